@@ -1,0 +1,236 @@
+"""GRU forward and backward-through-time kernels, both common forms.
+
+Gate blocks in Keras order z (update), r (reset), h (candidate). With
+``hd = h_{t-1} * m_r`` (``m_r`` the recurrent dropout mask, ones when absent)::
+
+    reset_after=True  (separate input and recurrent biases; PyTorch's form)
+        z = ract(xz + hd Uz + bz')       r = ract(xr + hd Ur + br')
+        u = hd Uh + bh'                  hh = act(xh + r * u)
+    reset_after=False (original form, one bias)
+        z = ract(xz + hd Uz)             r = ract(xr + hd Ur)
+        hh = act(xh + (r * hd) Uh)
+    h_t = z * h_{t-1} + (1 - z) * hh
+
+where ``xz, xr, xh`` are the input projection ``x_t W + b`` (zx) and ``b'`` the
+recurrent bias. A masked step carries ``h`` through unchanged.
+
+Backward, with dh the gradient reaching h_t::
+
+    dhh' = dh * (1 - z) * act'(hh)            dz' = dh * (h_{t-1} - hh) * ract'(z)
+    after:  dr' = dhh' * u * ract'(r)          dhd = [dz', dr', dhh' * r] U^T
+    before: drh = dhh' Uh^T
+            dr' = drh * hd * ract'(r)          dhd = [dz', dr'] Uzr^T + drh * r
+    dh_{t-1} = dh * z + dhd * m_r
+
+The recurrent kernel arrives split as ``ua`` (all of it for reset_after, only
+the z and r blocks otherwise) and ``uh`` (the h block, reset_after=False only).
+"""
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT_OPTIONS
+from .activations import activate, derivative
+from .linalg import matmul_into
+
+
+@njit(**JIT_OPTIONS)
+def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b1, hs, gates, us, h_last):
+    """Run a GRU over rows ``b0:b1`` of a time-major batch.
+
+    Parameters
+    ----------
+    zx : ndarray of shape (T, B, 3H)
+        Input projection ``x_t @ kernel + input_bias``.
+    ua : ndarray of shape (H, 3H) if reset_after else (H, 2H)
+        Recurrent kernel (its z and r blocks only when not reset_after).
+    uh : ndarray of shape (H, H), or (0, 0) when reset_after
+        The h block of the recurrent kernel.
+    brec : ndarray of shape (3H,), or (0,) when not reset_after
+        Recurrent bias.
+    h0 : ndarray of shape (B, H)
+    mask : uint8 ndarray of shape (T, B), or (0, 0)
+    rmask : ndarray of shape (B, H), or (0, 0)
+    act, ract : int
+    reset_after : bool
+    b0, b1 : int
+    hs : ndarray of shape (T, B, H), or (0, 0, 0)
+        Receives ``h_t`` of every step when not empty.
+    gates : ndarray of shape (T, B, 3H), or (0, 0, 0)
+        Receives z, r, hh when not empty (training).
+    us : ndarray of shape (T, B, H), or (0, 0, 0)
+        Receives ``u = hd Uh + bh'`` (reset_after, training).
+    h_last : ndarray of shape (B, H)
+    """
+    n_steps = zx.shape[0]
+    H = h0.shape[1]
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_rdrop = rmask.shape[0] > 0
+    keep_h = hs.shape[0] > 0
+    keep = gates.shape[0] > 0
+    h = np.empty((nb, H), zx.dtype)
+    hd = np.empty((nb, H), zx.dtype)
+    zr = np.empty((nb, ua.shape[1]), zx.dtype)
+    zb = np.empty((nb, H), zx.dtype)
+    rhd = np.empty((nb, H), zx.dtype)
+    rh = np.empty((nb, H), zx.dtype)
+    for bi in range(nb):
+        for k in range(H):
+            h[bi, k] = h0[b0 + bi, k]
+    for t in range(n_steps):
+        for bi in range(nb):
+            for k in range(H):
+                hd[bi, k] = h[bi, k] * rmask[b0 + bi, k] if has_rdrop else h[bi, k]
+        matmul_into(hd, ua, zr)
+        for bi in range(nb):
+            b = b0 + bi
+            if has_mask and mask[t, b] == 0:
+                for k in range(H):
+                    rhd[bi, k] = 0.0
+                if keep:
+                    gates[t, b, :] = 0.0
+                    if reset_after:
+                        us[t, b, :] = 0.0
+                continue
+            zxr = zx[t, b]
+            zrr = zr[bi]
+            for k in range(H):
+                if reset_after:
+                    z = activate(ract, zxr[k] + zrr[k] + brec[k])
+                    r = activate(ract, zxr[H + k] + zrr[H + k] + brec[H + k])
+                    uk = zrr[2 * H + k] + brec[2 * H + k]
+                    hh = activate(act, zxr[2 * H + k] + r * uk)
+                    h[bi, k] = z * h[bi, k] + (1.0 - z) * hh
+                    if keep:
+                        gates[t, b, k] = z
+                        gates[t, b, H + k] = r
+                        gates[t, b, 2 * H + k] = hh
+                        us[t, b, k] = uk
+                else:
+                    z = activate(ract, zxr[k] + zrr[k])
+                    r = activate(ract, zxr[H + k] + zrr[H + k])
+                    zb[bi, k] = z
+                    rhd[bi, k] = r * hd[bi, k]
+                    if keep:
+                        gates[t, b, k] = z
+                        gates[t, b, H + k] = r
+        if not reset_after:
+            matmul_into(rhd, uh, rh)
+            for bi in range(nb):
+                b = b0 + bi
+                if has_mask and mask[t, b] == 0:
+                    continue
+                zxr = zx[t, b]
+                for k in range(H):
+                    z = zb[bi, k]
+                    hh = activate(act, zxr[2 * H + k] + rh[bi, k])
+                    h[bi, k] = z * h[bi, k] + (1.0 - z) * hh
+                    if keep:
+                        gates[t, b, 2 * H + k] = hh
+        if keep_h:
+            for bi in range(nb):
+                hs[t, b0 + bi, :] = h[bi]
+    h_last[b0:b1] = h
+
+
+@njit(**JIT_OPTIONS)
+def gru_backward(
+    uat, uht, h0, mask, rmask, act, ract, reset_after, b0, b1, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0
+):
+    """Backpropagate through a GRU over rows ``b0:b1``.
+
+    Parameters
+    ----------
+    uat : ndarray of shape (3H, H) if reset_after else (2H, H)
+        Transpose of ``ua`` from :func:`gru_forward`, C-contiguous.
+    uht : ndarray of shape (H, H), or (0, 0) when reset_after
+        Transpose of ``uh``.
+    h0, mask, rmask, act, ract, reset_after, b0, b1
+        As in :func:`gru_forward`.
+    hs, gates, us : ndarray
+        Stored by :func:`gru_forward` in training mode.
+    dhs : ndarray of shape (T, B, H), or (0, 0, 0)
+        Gradient with respect to each step's output.
+    dh_last : ndarray of shape (B, H)
+        Gradient with respect to the final state.
+    zero_masked : bool
+        Masked steps output zeros (their output gradient is dropped).
+    dz : ndarray of shape (T, B, 3H)
+        Receives the gradient with respect to the input projection zx.
+    dh0 : ndarray of shape (B, H)
+        Receives the gradient with respect to the initial state.
+    """
+    n_steps = gates.shape[0]
+    H = h0.shape[1]
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_rdrop = rmask.shape[0] > 0
+    has_dhs = dhs.shape[0] > 0
+    dh = np.empty((nb, H), gates.dtype)
+    direct = np.empty((nb, H), gates.dtype)
+    dza = np.empty((nb, uat.shape[0]), gates.dtype)
+    dhhb = np.empty((nb, H), gates.dtype)
+    drh = np.empty((nb, H), gates.dtype)
+    dhd = np.empty((nb, H), gates.dtype)
+    for bi in range(nb):
+        for k in range(H):
+            dh[bi, k] = dh_last[b0 + bi, k]
+    for t in range(n_steps - 1, -1, -1):
+        for bi in range(nb):
+            b = b0 + bi
+            valid = not has_mask or mask[t, b] != 0
+            if has_dhs and (valid or not zero_masked):
+                for k in range(H):
+                    dh[bi, k] += dhs[t, b, k]
+            if not valid:
+                dza[bi, :] = 0.0
+                dhhb[bi, :] = 0.0
+                dz[t, b, :] = 0.0
+                continue
+            g3 = gates[t, b]
+            for k in range(H):
+                z = g3[k]
+                r = g3[H + k]
+                hh = g3[2 * H + k]
+                hp = hs[t - 1, b, k] if t > 0 else h0[b, k]
+                dhk = dh[bi, k]
+                dhh = dhk * (1.0 - z) * derivative(act, hh)
+                dzz = dhk * (hp - hh) * derivative(ract, z)
+                direct[bi, k] = dhk * z
+                dza[bi, k] = dzz
+                dz[t, b, k] = dzz
+                dz[t, b, 2 * H + k] = dhh
+                if reset_after:
+                    drr = dhh * us[t, b, k] * derivative(ract, r)
+                    dza[bi, H + k] = drr
+                    dza[bi, 2 * H + k] = dhh * r
+                    dz[t, b, H + k] = drr
+                else:
+                    dhhb[bi, k] = dhh
+        if not reset_after:
+            matmul_into(dhhb, uht, drh)
+            for bi in range(nb):
+                b = b0 + bi
+                if has_mask and mask[t, b] == 0:
+                    continue
+                for k in range(H):
+                    hp = hs[t - 1, b, k] if t > 0 else h0[b, k]
+                    hdk = hp * rmask[b, k] if has_rdrop else hp
+                    r = gates[t, b, H + k]
+                    drr = drh[bi, k] * hdk * derivative(ract, r)
+                    dza[bi, H + k] = drr
+                    dz[t, b, H + k] = drr
+        matmul_into(dza, uat, dhd)
+        for bi in range(nb):
+            b = b0 + bi
+            if has_mask and mask[t, b] == 0:
+                continue
+            for k in range(H):
+                g = dhd[bi, k]
+                if not reset_after:
+                    g += drh[bi, k] * gates[t, b, H + k]
+                if has_rdrop:
+                    g *= rmask[b, k]
+                dh[bi, k] = direct[bi, k] + g
+    dh0[b0:b1] = dh

@@ -1,0 +1,190 @@
+"""LSTM forward and backward-through-time kernels.
+
+Equations (one step, row vectors, gate blocks in Keras order i, f, c, o)::
+
+    z_t = x_t W + b + (h_{t-1} * m_r) U          (x_t W + b precomputed as zx)
+    i = ract(z_i)    f = ract(z_f)    g = act(z_c)    o = ract(z_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * act(c_t)
+
+``m_r`` is the recurrent dropout mask (all ones when absent). A masked step
+(``mask[t, b] == 0``) carries ``h`` and ``c`` through unchanged.
+
+Backward, given dh_t (output and recurrent gradient) and dc_t::
+
+    dc   = dc_t + dh_t * o * act'(act(c_t))
+    dz_i = dc * g * ract'(i)        dz_f = dc * c_{t-1} * ract'(f)
+    dz_c = dc * i * act'(g)         dz_o = dh_t * act(c_t) * ract'(o)
+    dc_{t-1} = dc * f
+    dh_{t-1} = (dz U^T) * m_r
+
+Layout: time-major ``(T, B, .)`` arrays; each call owns batch rows
+``b0:b1``, so calls on disjoint row ranges can run in parallel threads.
+"""
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT_OPTIONS
+from .activations import activate, derivative
+from .linalg import matmul_into
+
+
+@njit(**JIT_OPTIONS)
+def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h_last, c_last):
+    """Run an LSTM over rows ``b0:b1`` of a time-major batch.
+
+    Parameters
+    ----------
+    zx : ndarray of shape (T, B, 4H)
+        Input projection ``x_t @ kernel + bias`` for every step.
+    u : ndarray of shape (H, 4H)
+        Recurrent kernel.
+    h0, c0 : ndarray of shape (B, H)
+        Initial states.
+    mask : uint8 ndarray of shape (T, B), or (0, 0) for no mask
+        1 where a step is valid.
+    rmask : ndarray of shape (B, H), or (0, 0) for no recurrent dropout
+    act, ract : int
+        Activation codes (see ``activations``).
+    b0, b1 : int
+        Batch rows handled by this call.
+    hs : ndarray of shape (T, B, H), or (0, 0, 0)
+        Receives ``h_t`` of every step when not empty.
+    cs : ndarray of shape (T, B, H), or (0, 0, 0)
+        Receives ``c_t`` of every step when not empty (training).
+    gates : ndarray of shape (T, B, 4H), or (0, 0, 0)
+        Receives the activated gates i, f, g, o when not empty (training).
+    h_last, c_last : ndarray of shape (B, H)
+        Receive the final states.
+    """
+    n_steps = zx.shape[0]
+    H = u.shape[0]
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_rdrop = rmask.shape[0] > 0
+    keep_h = hs.shape[0] > 0
+    keep = gates.shape[0] > 0
+    h = np.empty((nb, H), zx.dtype)
+    c = np.empty((nb, H), zx.dtype)
+    hd = np.empty((nb, H), zx.dtype)
+    zr = np.empty((nb, 4 * H), zx.dtype)
+    for bi in range(nb):
+        for k in range(H):
+            h[bi, k] = h0[b0 + bi, k]
+            c[bi, k] = c0[b0 + bi, k]
+    for t in range(n_steps):
+        if has_rdrop:
+            for bi in range(nb):
+                for k in range(H):
+                    hd[bi, k] = h[bi, k] * rmask[b0 + bi, k]
+            matmul_into(hd, u, zr)
+        else:
+            matmul_into(h, u, zr)
+        for bi in range(nb):
+            b = b0 + bi
+            if has_mask and mask[t, b] == 0:
+                if keep:
+                    gates[t, b, :] = 0.0
+            else:
+                zxr = zx[t, b]
+                zrr = zr[bi]
+                for k in range(H):
+                    ig = activate(ract, zxr[k] + zrr[k])
+                    fg = activate(ract, zxr[H + k] + zrr[H + k])
+                    gg = activate(act, zxr[2 * H + k] + zrr[2 * H + k])
+                    og = activate(ract, zxr[3 * H + k] + zrr[3 * H + k])
+                    cn = fg * c[bi, k] + ig * gg
+                    c[bi, k] = cn
+                    h[bi, k] = og * activate(act, cn)
+                    if keep:
+                        gates[t, b, k] = ig
+                        gates[t, b, H + k] = fg
+                        gates[t, b, 2 * H + k] = gg
+                        gates[t, b, 3 * H + k] = og
+            if keep_h:
+                hs[t, b, :] = h[bi]
+            if keep:
+                cs[t, b, :] = c[bi]
+    h_last[b0:b1] = h
+    c_last[b0:b1] = c
+
+
+@njit(**JIT_OPTIONS)
+def lstm_backward(
+    ut, c0, mask, rmask, act, ract, b0, b1, cs, gates, dhs, dh_last, dc_last, zero_masked, dz, dh0, dc0
+):
+    """Backpropagate through an LSTM over rows ``b0:b1``.
+
+    Parameters
+    ----------
+    ut : ndarray of shape (4H, H)
+        Transposed recurrent kernel, C-contiguous.
+    c0 : ndarray of shape (B, H)
+        Initial cell state.
+    mask, rmask, act, ract, b0, b1
+        As in :func:`lstm_forward`.
+    cs, gates : ndarray
+        Stored by :func:`lstm_forward` in training mode.
+    dhs : ndarray of shape (T, B, H), or (0, 0, 0)
+        Gradient of the loss with respect to each step's output.
+    dh_last, dc_last : ndarray of shape (B, H)
+        Gradient with respect to the final states.
+    zero_masked : bool
+        Masked steps output zeros (their output gradient is dropped) rather
+        than the carried state.
+    dz : ndarray of shape (T, B, 4H)
+        Receives the gradient with respect to the gate pre-activations.
+    dh0, dc0 : ndarray of shape (B, H)
+        Receive the gradient with respect to the initial states.
+    """
+    n_steps = cs.shape[0]
+    H = ut.shape[1]
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_rdrop = rmask.shape[0] > 0
+    has_dhs = dhs.shape[0] > 0
+    dh = np.empty((nb, H), cs.dtype)
+    dc = np.empty((nb, H), cs.dtype)
+    dzb = np.empty((nb, 4 * H), cs.dtype)
+    dhd = np.empty((nb, H), cs.dtype)
+    for bi in range(nb):
+        for k in range(H):
+            dh[bi, k] = dh_last[b0 + bi, k]
+            dc[bi, k] = dc_last[b0 + bi, k]
+    for t in range(n_steps - 1, -1, -1):
+        for bi in range(nb):
+            b = b0 + bi
+            valid = not has_mask or mask[t, b] != 0
+            if has_dhs and (valid or not zero_masked):
+                for k in range(H):
+                    dh[bi, k] += dhs[t, b, k]
+            if not valid:
+                dzb[bi, :] = 0.0
+                continue
+            g4 = gates[t, b]
+            for k in range(H):
+                ig = g4[k]
+                fg = g4[H + k]
+                gg = g4[2 * H + k]
+                og = g4[3 * H + k]
+                cp = cs[t - 1, b, k] if t > 0 else c0[b, k]
+                ac = activate(act, cs[t, b, k])
+                dhk = dh[bi, k]
+                dck = dc[bi, k] + dhk * og * derivative(act, ac)
+                dzb[bi, k] = dck * gg * derivative(ract, ig)
+                dzb[bi, H + k] = dck * cp * derivative(ract, fg)
+                dzb[bi, 2 * H + k] = dck * ig * derivative(act, gg)
+                dzb[bi, 3 * H + k] = dhk * ac * derivative(ract, og)
+                dc[bi, k] = dck * fg
+        for bi in range(nb):
+            dz[t, b0 + bi, :] = dzb[bi]
+        matmul_into(dzb, ut, dhd)
+        for bi in range(nb):
+            b = b0 + bi
+            if has_mask and mask[t, b] == 0:
+                continue
+            for k in range(H):
+                dh[bi, k] = dhd[bi, k] * rmask[b, k] if has_rdrop else dhd[bi, k]
+    dh0[b0:b1] = dh
+    dc0[b0:b1] = dc

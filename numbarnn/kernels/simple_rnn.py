@@ -1,0 +1,119 @@
+"""SimpleRNN (Elman) forward and backward-through-time kernels.
+
+Equations (one step, row vectors)::
+
+    h_t = act(x_t W + b + (h_{t-1} * m_r) U)
+
+``m_r`` is the recurrent dropout mask (ones when absent); a masked step carries
+``h`` through unchanged. Backward::
+
+    dz = dh_t * act'(h_t)          dh_{t-1} = (dz U^T) * m_r
+"""
+
+import numpy as np
+from numba import njit
+
+from .._config import JIT_OPTIONS
+from .activations import activate, derivative
+from .linalg import matmul_into
+
+
+@njit(**JIT_OPTIONS)
+def simple_forward(zx, u, h0, mask, rmask, act, b0, b1, hs, h_last):
+    """Run a SimpleRNN over rows ``b0:b1`` of a time-major batch.
+
+    Parameters
+    ----------
+    zx : ndarray of shape (T, B, H)
+        Input projection ``x_t @ kernel + bias``.
+    u : ndarray of shape (H, H)
+        Recurrent kernel.
+    h0 : ndarray of shape (B, H)
+    mask : uint8 ndarray of shape (T, B), or (0, 0)
+    rmask : ndarray of shape (B, H), or (0, 0)
+    act : int
+    b0, b1 : int
+    hs : ndarray of shape (T, B, H), or (0, 0, 0)
+        Receives ``h_t`` of every step when not empty (needed for training).
+    h_last : ndarray of shape (B, H)
+    """
+    n_steps = zx.shape[0]
+    H = u.shape[0]
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_rdrop = rmask.shape[0] > 0
+    keep_h = hs.shape[0] > 0
+    h = np.empty((nb, H), zx.dtype)
+    hd = np.empty((nb, H), zx.dtype)
+    zr = np.empty((nb, H), zx.dtype)
+    for bi in range(nb):
+        for k in range(H):
+            h[bi, k] = h0[b0 + bi, k]
+    for t in range(n_steps):
+        for bi in range(nb):
+            for k in range(H):
+                hd[bi, k] = h[bi, k] * rmask[b0 + bi, k] if has_rdrop else h[bi, k]
+        matmul_into(hd, u, zr)
+        for bi in range(nb):
+            b = b0 + bi
+            if not (has_mask and mask[t, b] == 0):
+                zxr = zx[t, b]
+                for k in range(H):
+                    h[bi, k] = activate(act, zxr[k] + zr[bi, k])
+            if keep_h:
+                hs[t, b, :] = h[bi]
+    h_last[b0:b1] = h
+
+
+@njit(**JIT_OPTIONS)
+def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked, dz, dh0):
+    """Backpropagate through a SimpleRNN over rows ``b0:b1``.
+
+    Parameters
+    ----------
+    ut : ndarray of shape (H, H)
+        Transposed recurrent kernel, C-contiguous.
+    mask, rmask, act, b0, b1
+        As in :func:`simple_forward`.
+    hs : ndarray of shape (T, B, H)
+        Stored by :func:`simple_forward`.
+    dhs : ndarray of shape (T, B, H), or (0, 0, 0)
+    dh_last : ndarray of shape (B, H)
+    zero_masked : bool
+    dz : ndarray of shape (T, B, H)
+        Receives the gradient with respect to the pre-activation.
+    dh0 : ndarray of shape (B, H)
+    """
+    n_steps = hs.shape[0]
+    H = ut.shape[0]
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_rdrop = rmask.shape[0] > 0
+    has_dhs = dhs.shape[0] > 0
+    dh = np.empty((nb, H), hs.dtype)
+    dzb = np.empty((nb, H), hs.dtype)
+    dhd = np.empty((nb, H), hs.dtype)
+    for bi in range(nb):
+        for k in range(H):
+            dh[bi, k] = dh_last[b0 + bi, k]
+    for t in range(n_steps - 1, -1, -1):
+        for bi in range(nb):
+            b = b0 + bi
+            valid = not has_mask or mask[t, b] != 0
+            if has_dhs and (valid or not zero_masked):
+                for k in range(H):
+                    dh[bi, k] += dhs[t, b, k]
+            if valid:
+                for k in range(H):
+                    dzb[bi, k] = dh[bi, k] * derivative(act, hs[t, b, k])
+            else:
+                dzb[bi, :] = 0.0
+            dz[t, b, :] = dzb[bi]
+        matmul_into(dzb, ut, dhd)
+        for bi in range(nb):
+            b = b0 + bi
+            if has_mask and mask[t, b] == 0:
+                continue
+            for k in range(H):
+                dh[bi, k] = dhd[bi, k] * rmask[b, k] if has_rdrop else dhd[bi, k]
+    dh0[b0:b1] = dh

@@ -1,0 +1,1 @@
+"""numbarnn test suite."""
