@@ -6,6 +6,15 @@ parallel, BLAS is held to one thread, so only one thread pool is busy at a time;
 when the work is too small to split, the kernel runs in the calling thread and
 BLAS may use up to the same number of threads.
 
+Inside numbarnn's calls BLAS is held to one thread, and the large matrix
+products before and after the time loop are cut into blocks of a fixed size
+that the same pool runs (:func:`matmul`). OpenBLAS blocks a long reduction
+differently on one thread and on several, so the reductions are cut too: that
+keeps results bit-identical whatever numbarnn's thread count, for calls from
+one Python thread. Calls made from other Python threads agree within float32
+rounding: OpenBLAS does not always honour the one-thread hold for calls made
+from a thread that is not the main thread.
+
 The pool is made of plain Python threads rather than Numba's threading layer:
 it is safe after ``fork`` (the pool is rebuilt in the child), under loky worker
 processes, and when several Python threads call numbarnn at once, with no
@@ -21,6 +30,8 @@ import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 
 _lock = threading.Lock()
 _pool = None
@@ -61,8 +72,8 @@ def set_num_threads(n_threads):
     """Set the number of threads numbarnn's kernels use.
 
     This is the one setting for numbarnn's parallelism: it sizes numbarnn's
-    thread pool and caps the BLAS threads used inside numbarnn's calls, so the
-    two never compete. ``None`` restores the default (``NUMBARNN_NUM_THREADS``,
+    thread pool; BLAS runs single-threaded inside numbarnn's calls, so the two
+    never compete. ``None`` restores the default (``NUMBARNN_NUM_THREADS``,
     then ``OMP_NUM_THREADS``, then the available CPUs).
 
     Parameters
@@ -93,11 +104,12 @@ def _get_pool(n):
 
 def _forget_pool_after_fork():
     # The pool's threads do not exist in a forked child: start afresh there.
-    global _pool, _pool_size, _lock, _blas
+    global _pool, _pool_size, _lock, _blas, _blas_users
     _pool = None
     _pool_size = 0
     _lock = threading.Lock()
     _blas = None
+    _blas_users = 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -114,19 +126,36 @@ def _blas_controllers():
     return _blas
 
 
+_blas_users = 0
+_blas_saved = []
+
+
 @contextlib.contextmanager
-def blas_threads(n):
-    """Hold every loaded BLAS library to at most ``n`` threads inside the block."""
-    libs = _blas_controllers()
-    previous = [lib.num_threads for lib in libs]
-    changed = [(lib, p) for lib, p in zip(libs, previous) if p != n]
-    for lib, _ in changed:
-        lib.set_num_threads(n)
+def blas_single_thread():
+    """Hold every loaded BLAS library to one thread inside the block.
+
+    Reference-counted, so concurrent callers from several Python threads agree:
+    the first to enter saves the libraries' settings, the last to leave restores them.
+    """
+    global _blas_users, _blas_saved
+    with _lock:
+        if _blas_users == 0:
+            libs = _blas_controllers()
+            _blas_saved = [(lib, lib.num_threads) for lib in libs]
+            for lib, n in _blas_saved:
+                if n != 1:
+                    lib.set_num_threads(1)
+        _blas_users += 1
     try:
         yield
     finally:
-        for lib, p in changed:
-            lib.set_num_threads(p)
+        with _lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, n in _blas_saved:
+                    if n != 1:
+                        lib.set_num_threads(n)
+                _blas_saved = []
 
 
 def split_rows(n_rows, work_per_row, n_threads=None, min_work=2_000_000, min_rows=4):
@@ -151,13 +180,66 @@ def split_rows(n_rows, work_per_row, n_threads=None, min_work=2_000_000, min_row
 def run_chunks(fn, chunks):
     """Call ``fn(start, stop)`` for every chunk, in parallel when there are several.
 
-    Exceptions raised in a chunk propagate to the caller after all chunks end.
+    Call it with BLAS held to one thread (see :func:`blas_single_thread`). Exceptions
+    raised in a chunk propagate to the caller after all chunks end.
     """
     if len(chunks) == 1:
         fn(*chunks[0])
         return
-    pool = _get_pool(len(chunks))
-    with blas_threads(1):
-        futures = [pool.submit(fn, a, b) for a, b in chunks]
-        for f in futures:
-            f.result()
+    pool = _get_pool(min(len(chunks), get_num_threads()))
+    futures = [pool.submit(fn, a, b) for a, b in chunks]
+    for f in futures:
+        f.result()
+
+
+# Fixed block sizes for matmul: results must not depend on the thread count.
+_ROW_BLOCK = 2048
+_COL_BLOCK = 256
+# OpenBLAS's single- and multi-threaded drivers split a reduction longer than
+# its GEMM_Q (>= 256 on x86-64) differently; no longer block reaches BLAS.
+_K_BLOCK = 256
+
+
+def matmul(a, b, out=None):
+    """Return ``a @ b`` computed in fixed-size blocks on numbarnn's threads.
+
+    Tall products (many rows: the input projection and the input gradient) are
+    cut into blocks of rows, the others (the weight gradients) into blocks of
+    columns, and the reduction into blocks of at most ``_K_BLOCK`` whose
+    partial products are added in a fixed order. Each output element is
+    therefore computed the same way whatever the number of threads, numbarnn's
+    or BLAS's.
+
+    Parameters
+    ----------
+    a : ndarray of shape (m, k)
+    b : ndarray of shape (k, n)
+    out : ndarray of shape (m, n), optional
+
+    Returns
+    -------
+    out : ndarray of shape (m, n)
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    if out is None:
+        out = np.empty((m, n), np.result_type(a, b))
+    ks = [(p, min(p + _K_BLOCK, k)) for p in range(0, k, _K_BLOCK)]
+
+    def product(rows, cols):
+        o = out[rows, cols]
+        p0, p1 = ks[0]
+        np.matmul(a[rows, p0:p1], b[p0:p1, cols], out=o)
+        if len(ks) > 1:
+            part = np.empty_like(o)
+            for p0, p1 in ks[1:]:
+                np.matmul(a[rows, p0:p1], b[p0:p1, cols], out=part)
+                o += part
+
+    if m > _ROW_BLOCK:
+        chunks = [(i, min(i + _ROW_BLOCK, m)) for i in range(0, m, _ROW_BLOCK)]
+        run_chunks(lambda i0, i1: product(slice(i0, i1), slice(None)), chunks)
+    else:
+        chunks = [(j, min(j + _COL_BLOCK, n)) for j in range(0, n, _COL_BLOCK)]
+        run_chunks(lambda j0, j1: product(slice(None), slice(j0, j1)), chunks)
+    return out

@@ -74,7 +74,8 @@ def as_float_array(value, name, dtype, ndim=None, shape=None, finite=True):
         raise ValueError(f"{name} must have {ndim} dimensions; got {_describe(arr)}")
     if shape is not None:
         if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
-            expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            parts = ["any" if s is None else str(s) for s in shape]
+            expected = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
             raise ValueError(f"{name} must have shape {expected}; got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if finite and arr.size and not np.isfinite(arr).all():

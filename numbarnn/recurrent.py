@@ -280,7 +280,7 @@ def _gru_split(p):
 def _run_forward(p, training):
     """Run the kernel; return (hs, h_last, c_last, cs, gates, us) in reading order."""
     T, B, H, G, dt = p.n_steps, p.n_batch, p.units, CELLS[p.cell], p.dtype
-    zx = (p.xt.reshape(T * B, p.n_features) @ p.kernel).reshape(T, B, G * H)
+    zx = _threads.matmul(p.xt.reshape(T * B, p.n_features), p.kernel).reshape(T, B, G * H)
     zx += p.bias_in
     keep_h = training or p.return_sequences
     hs = np.empty((T, B, H), dt) if keep_h else _empty3(dt)
@@ -384,7 +384,7 @@ def rnn_forward(
         x, kernel, recurrent_kernel, bias, cell, initial_state, mask, dropout_mask, recurrent_dropout_mask,
         activation, recurrent_activation, reset_after, reverse, return_sequences, zero_output_for_mask, dtype,
     )  # fmt: skip
-    with _threads.blas_threads(_threads.get_num_threads()):
+    with _threads.blas_single_thread():
         hs, h_last, c_last, cs, gates, us = _run_forward(p, training=True)
     outputs, states = _outputs(p, hs, h_last, c_last)
     return outputs, states, RNNTape(p, hs, cs, gates, us)
@@ -443,7 +443,7 @@ def rnn_inference(
         x, kernel, recurrent_kernel, bias, cell, initial_state, mask, None, None,
         activation, recurrent_activation, reset_after, reverse, return_sequences, zero_output_for_mask, dtype,
     )  # fmt: skip
-    with _threads.blas_threads(_threads.get_num_threads()):
+    with _threads.blas_single_thread():
         hs, h_last, c_last, _, _, _ = _run_forward(p, training=False)
     return _outputs(p, hs, h_last, c_last)
 
@@ -514,7 +514,7 @@ def rnn_backward(tape, d_outputs=None, d_states=None):
         else:
             d_last[0] += d_out
 
-    with _threads.blas_threads(_threads.get_num_threads()):
+    with _threads.blas_single_thread():
         return _backward(tape, p, d_last, dhs, T, B, H, F, G, dt)
 
 
@@ -551,7 +551,7 @@ def _backward(tape, p, d_last, dhs, T, B, H, F, G, dt):
 
     # Weight gradients: one large product over all steps and samples each.
     dz2 = dz.reshape(T * B, G * H)
-    d_kernel = p.xt.reshape(T * B, F).T @ dz2
+    d_kernel = _threads.matmul(p.xt.reshape(T * B, F).T, dz2)
     d_bias_in = dz2.sum(axis=0)
     hd = np.empty((T, B, H), dt)
     hd[0] = p.states0[0]
@@ -563,20 +563,20 @@ def _backward(tape, p, d_last, dhs, T, B, H, F, G, dt):
     if p.cell == "gru" and p.reset_after:
         dzr = dz2.copy()
         dzr[:, 2 * H :] *= tape._gates.reshape(T * B, 3 * H)[:, H : 2 * H]
-        d_rec = hd2.T @ dzr
+        d_rec = _threads.matmul(hd2.T, dzr)
         if p.has_bias:
             d_bias = np.stack([d_bias_in, dzr.sum(axis=0)])
     elif p.cell == "gru":
         d_rec = np.empty((H, 3 * H), dt)
-        d_rec[:, : 2 * H] = hd2.T @ dz2[:, : 2 * H]
+        _threads.matmul(hd2.T, dz2[:, : 2 * H], out=d_rec[:, : 2 * H])
         rhd = hd2 * tape._gates.reshape(T * B, 3 * H)[:, H : 2 * H]
-        d_rec[:, 2 * H :] = rhd.T @ dz2[:, 2 * H :]
+        _threads.matmul(rhd.T, dz2[:, 2 * H :], out=d_rec[:, 2 * H :])
     else:
-        d_rec = hd2.T @ dz2
+        d_rec = _threads.matmul(hd2.T, dz2)
     if d_bias is None and p.has_bias:
         d_bias = d_bias_in
 
-    dxt = (dz2 @ p.kernel.T).reshape(T, B, F)
+    dxt = _threads.matmul(dz2, p.kernel.T).reshape(T, B, F)
     dx = np.ascontiguousarray((dxt[::-1] if p.reverse else dxt).transpose(1, 0, 2))
     if p.dmask is not None:
         dx *= p.dmask[:, None, :]

@@ -1,0 +1,78 @@
+"""Extreme values, long sequences, and the compile settings."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+from numbarnn import _config, rnn_backward, rnn_forward
+from numbarnn.kernels import activations, gru, linalg, lstm, simple_rnn
+
+from .conftest import VARIANTS, make_problem
+
+
+@pytest.mark.parametrize("cell, reset_after", VARIANTS)
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "hard_sigmoid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_extreme_values_stay_finite(cell, reset_after, activation, dtype):
+    x, W, U, b = make_problem(cell, reset_after, 3, 6, 4, 5, seed=1)
+    x, W, U, b = (np.sign(a) * 1e4 for a in (x, W, U, b))
+    init = [np.full((3, 5), 1e4)] * (2 if cell == "lstm" else 1)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        out, states, tape = rnn_forward(
+            x, W, U, b, cell=cell, reset_after=reset_after, activation=activation,
+            recurrent_activation="hard_sigmoid" if activation == "hard_sigmoid" else "sigmoid",
+            initial_state=init, return_sequences=True, dtype=dtype,
+        )  # fmt: skip
+        g = rnn_backward(tape, d_outputs=np.ones_like(out), d_states=[np.ones_like(s) for s in states])
+    for a in (out, *states, g.x, g.kernel, g.recurrent_kernel, g.bias, *g.initial_state):
+        assert np.isfinite(a).all()
+
+
+@pytest.mark.parametrize("cell, reset_after", VARIANTS)
+def test_long_sequence_memory_is_linear(cell, reset_after):
+    peaks = {}
+    for T in (1000, 10000):
+        x, W, U, b = make_problem(cell, reset_after, 1, T, 4, 8, seed=2)
+        tracemalloc.start()
+        out, states, tape = rnn_forward(x, W, U, b, cell=cell, reset_after=reset_after, dtype="float32")
+        g = rnn_backward(tape, d_outputs=np.ones_like(out))
+        peaks[T] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert np.isfinite(g.kernel).all() and g.x.shape == (1, T, 4)
+    assert peaks[10000] < 12 * peaks[1000], peaks
+
+
+def test_fastmath_keeps_nan_and_inf_checks():
+    assert not {"nnan", "ninf", "fast"} & set(_config.FASTMATH)
+    assert _config.JIT_OPTIONS["cache"] is True
+
+
+def test_every_kernel_is_cached_and_uses_the_shared_flags():
+    for k in (lstm.lstm_forward, lstm.lstm_backward, gru.gru_forward, gru.gru_backward,
+              simple_rnn.simple_forward, simple_rnn.simple_backward, linalg.matmul_into):
+        assert type(k._cache).__name__ == "FunctionCache"  # cache=True, not NullCache
+        assert k.targetoptions["nogil"] is True
+        assert set(k.targetoptions["fastmath"]) == set(_config.FASTMATH)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"])
+def test_activation_derivatives(name):
+    code = activations.CODES[name]
+    xs = np.linspace(-5, 5, 41) + 0.0123  # away from the kinks
+    f = activations.activate.py_func
+    d = activations.derivative.py_func
+    for xv in xs:
+        num = (f(code, xv + 1e-6) - f(code, xv - 1e-6)) / 2e-6
+        assert abs(d(code, f(code, xv)) - num) < 1e-6
+
+
+def test_matmul_into_small_and_blas_paths_agree():
+    rng = np.random.default_rng(0)
+    for m, k, n in [(2, 3, 4), (64, 64, 256)]:
+        a, b = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+        out = np.empty((m, n))
+        linalg.matmul_into(a, b, out)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
