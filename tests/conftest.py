@@ -36,3 +36,23 @@ def make_problem(cell, reset_after, B, T, F, H, seed=0, scale=0.5, use_bias=True
 @pytest.fixture(params=VARIANTS, ids=[f"{c}-{'after' if r else 'before'}" for c, r in VARIANTS])
 def variant(request):
     return request.param
+
+
+# Largest relative errors the tests observed, printed at the end of the run.
+OBSERVED = {}
+
+
+def record_error(variant, what, dtype, err):
+    """Remember the largest error seen for (cell variant, quantity, dtype)."""
+    cell, reset_after = variant
+    label = f"gru-{'after' if reset_after else 'before'}" if cell == "gru" else cell
+    key = (label, what, str(dtype))
+    OBSERVED[key] = max(OBSERVED.get(key, 0.0), float(err))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not OBSERVED:
+        return
+    terminalreporter.section("largest relative errors observed")
+    for (label, what, dtype), err in sorted(OBSERVED.items()):
+        terminalreporter.write_line(f"{label:11s} {what:34s} {dtype:8s} {err:.2e}")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from numbarnn import rnn_forward, rnn_inference
 
 from . import reference
-from .conftest import VARIANTS, make_problem
+from .conftest import VARIANTS, make_problem, record_error
 
 SHAPES = [(1, 1, 1, 1), (1, 7, 3, 4), (4, 1, 2, 3), (3, 5, 1, 1), (5, 6, 4, 5), (2, 3, 6, 2)]
 
@@ -39,10 +39,13 @@ def run_both(cell, reset_after, shape, *, dtype="float64", seed=0, mask=None, re
     return (out, st_), (ref_out, ref_h, ref_c)
 
 
-def assert_close(actual, expected, dtype):
+def assert_close(actual, expected, dtype, variant=None):
+    """Error relative to the outputs' magnitude (at least 1), recorded for the summary."""
     tol = 1e-12 if dtype == "float64" else 1e-5
     scale = max(1.0, float(np.max(np.abs(expected))))
     err = float(np.max(np.abs(np.asarray(actual, float) - expected))) / scale
+    if variant is not None:
+        record_error(variant, "forward vs reference", dtype, err)
     assert err <= tol, f"relative error {err:.3g} > {tol}"
     return err
 
@@ -54,10 +57,10 @@ def test_forward_matches_reference(variant, shape, dtype):
     (out, states), (ref_out, ref_h, ref_c) = run_both(cell, reset_after, shape, dtype=dtype)
     assert out.dtype == np.dtype(dtype)
     assert out.shape == ref_out.shape
-    assert_close(out, ref_out, dtype)
-    assert_close(states[0], ref_h, dtype)
+    assert_close(out, ref_out, dtype, variant)
+    assert_close(states[0], ref_h, dtype, variant)
     if cell == "lstm":
-        assert_close(states[1], ref_c, dtype)
+        assert_close(states[1], ref_c, dtype, variant)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -73,10 +76,10 @@ def test_forward_masked_states_directions(variant, dtype, reverse, zero_output):
     (out, states), (ref_out, ref_h, ref_c) = run_both(
         cell, reset_after, (B, T, 3, 4), dtype=dtype, mask=mask, reverse=reverse, states=True, zero_output=zero_output
     )
-    assert_close(out, ref_out, dtype)
-    assert_close(states[0], ref_h, dtype)
+    assert_close(out, ref_out, dtype, variant)
+    assert_close(states[0], ref_h, dtype, variant)
     if cell == "lstm":
-        assert_close(states[1], ref_c, dtype)
+        assert_close(states[1], ref_c, dtype, variant)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "linear", "sigmoid"])
@@ -86,16 +89,16 @@ def test_forward_activations(variant, activation, recurrent_activation):
     (out, _), (ref_out, _, _) = run_both(
         cell, reset_after, (3, 5, 2, 4), activation=activation, recurrent_activation=recurrent_activation
     )
-    assert_close(out, ref_out, "float64")
+    assert_close(out, ref_out, "float64", variant)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_forward_dropout_masks_and_no_bias(variant, dtype):
     cell, reset_after = variant
     (out, _), (ref_out, _, _) = run_both(cell, reset_after, (3, 5, 3, 4), dtype=dtype, dropout=True, states=True)
-    assert_close(out, ref_out, dtype)
+    assert_close(out, ref_out, dtype, variant)
     (out, _), (ref_out, _, _) = run_both(cell, reset_after, (3, 5, 3, 4), dtype=dtype, use_bias=False)
-    assert_close(out, ref_out, dtype)
+    assert_close(out, ref_out, dtype, variant)
 
 
 def test_last_output_is_final_state(variant):
@@ -129,5 +132,5 @@ def test_forward_random_shapes(variant, B, T, F, H, seed, masked, reverse, state
     (out, st_), (ref_out, ref_h, _) = run_both(
         cell, reset_after, (B, T, F, H), dtype=dtype, seed=seed, mask=mask, reverse=reverse, states=states
     )
-    assert_close(out, ref_out, dtype)
-    assert_close(st_[0], ref_h, dtype)
+    assert_close(out, ref_out, dtype, variant)
+    assert_close(st_[0], ref_h, dtype, variant)

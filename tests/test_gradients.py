@@ -7,7 +7,7 @@ import pytest
 from numbarnn import rnn_backward, rnn_forward
 
 from . import reference
-from .conftest import VARIANTS, make_problem
+from .conftest import VARIANTS, make_problem, record_error
 
 EPS = 1e-6
 TOL = 1e-6
@@ -119,6 +119,7 @@ def test_gradients_match_finite_differences(variant, case):
             continue
         num = numeric_grad(loss, params, name)
         err = rel_err(got[name], num)
+        record_error(variant, "gradient vs finite differences", "float64", err)
         assert err < TOL, f"{cell} d{name}: relative error {err:.3g}"
 
 
@@ -132,7 +133,9 @@ def test_gradients_other_activations(variant, activation, recurrent_activation):
     got, loss, _ = analytic(cell, reset_after, params, mask, dmask, rmask, kw, seed=5)
     for name in params:
         num = numeric_grad(loss, params, name)
-        assert rel_err(got[name], num) < TOL, name
+        err = rel_err(got[name], num)
+        record_error(variant, "gradient vs finite differences", "float64", err)
+        assert err < TOL, name
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -153,8 +156,9 @@ def test_gradients_match_reference_backward(variant, masked, dropout, reverse):
         Rc if cell == "lstm" else None, dmask, rmask, reset_after=reset_after,
     )  # fmt: skip
     for name in got:
-        expected = ref[name]
-        assert rel_err(got[name], expected) < 1e-12, name
+        err = rel_err(got[name], ref[name])
+        record_error(variant, "gradient vs reference backward", "float64", err)
+        assert err < 1e-12, name
 
 
 def test_float32_gradients_close_to_float64(variant):
@@ -166,4 +170,6 @@ def test_float32_gradients_close_to_float64(variant):
         grads[dtype] = rnn_backward(tape, d_outputs=np.ones_like(out))
         assert grads[dtype].kernel.dtype == np.dtype(dtype)
     for name in ("x", "kernel", "recurrent_kernel", "bias"):
-        assert rel_err(getattr(grads["float32"], name).astype(float), getattr(grads["float64"], name)) < 1e-5
+        err = rel_err(getattr(grads["float32"], name).astype(float), getattr(grads["float64"], name))
+        record_error(variant, "gradient vs float64 gradient", "float32", err)
+        assert err < 1e-5

@@ -1,0 +1,48 @@
+"""Engine speed and memory: forward (inference), forward + backward, per cell and dtype."""
+
+import numpy as np
+
+from numbarnn import rnn_backward, rnn_forward, rnn_inference
+
+from .common import engine_problem
+
+# (B, T, F, H): a tutorial-sized model and a time-series model.
+SHAPES = {"S1": (32, 10, 1, 64), "S3": (64, 100, 8, 128)}
+
+
+class Engine:
+    params = (["lstm", "gru", "simple"], ["float32", "float64"], list(SHAPES))
+    param_names = ["cell", "dtype", "shape"]
+
+    def setup(self, cell, dtype, shape):
+        self.x, self.W, self.U, self.b = engine_problem(cell, dtype, *SHAPES[shape])
+        self.kw = dict(cell=cell, return_sequences=False)
+        out, _, tape = rnn_forward(self.x, self.W, self.U, self.b, **self.kw)  # compile outside timing
+        self.d_out = np.ones_like(out)
+        rnn_backward(tape, d_outputs=self.d_out)
+        rnn_inference(self.x, self.W, self.U, self.b, **self.kw)
+
+    def time_inference(self, cell, dtype, shape):
+        rnn_inference(self.x, self.W, self.U, self.b, **self.kw)
+
+    def time_forward_backward(self, cell, dtype, shape):
+        _, _, tape = rnn_forward(self.x, self.W, self.U, self.b, **self.kw)
+        rnn_backward(tape, d_outputs=self.d_out)
+
+    def peakmem_forward_backward(self, cell, dtype, shape):
+        _, _, tape = rnn_forward(self.x, self.W, self.U, self.b, **self.kw)
+        rnn_backward(tape, d_outputs=self.d_out)
+
+
+class ImportAndFirstCall:
+    """A fresh interpreter: import numbarnn and run a first LSTM training pass (warm cache)."""
+
+    def timeraw_import_and_first_pass(self):
+        return """
+import numpy as np
+import numbarnn
+x = np.ones((32, 10, 1), np.float32)
+out, _, tape = numbarnn.rnn_forward(x, np.ones((1, 256), np.float32) * 0.1,
+                                    np.ones((64, 256), np.float32) * 0.01, np.zeros(256, np.float32))
+numbarnn.rnn_backward(tape, d_outputs=np.ones_like(out))
+"""

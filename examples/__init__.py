@@ -1,0 +1,1 @@
+"""Examples, importable for the smoke tests."""
