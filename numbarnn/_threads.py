@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._validation import is_integer
+
 _lock = threading.Lock()
 _pool = None
 _pool_size = 0
@@ -83,7 +85,7 @@ def set_num_threads(n_threads):
     """
     global _num_threads
     if n_threads is not None:
-        if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not hasattr(n_threads, "__index__"):
+        if not is_integer(n_threads):
             raise TypeError(f"n_threads must be a positive int or None; got {type(n_threads).__name__}")
         n_threads = int(n_threads)
         if n_threads < 1:

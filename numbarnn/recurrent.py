@@ -340,11 +340,15 @@ _DOC_ARGS = """
     initial_state : list of array-like of shape (batch, units), optional
         ``[h0, c0]`` for an LSTM, ``[h0]`` (or ``h0``) otherwise; zeros by default.
     mask : array-like of bool of shape (batch, steps), optional
-        False marks a padded step, which carries the state through unchanged.
+        False marks a padded step, which carries the state through unchanged."""
+
+_DOC_DROPOUT = """
     dropout_mask : array-like of shape (batch, features), optional
         Multiplies every step's input.
     recurrent_dropout_mask : array-like of shape (batch, units), optional
-        Multiplies ``h_{t-1}`` where it enters the recurrent products.
+        Multiplies ``h_{t-1}`` where it enters the recurrent products."""
+
+_DOC_OPTIONS = """
     activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'}, default='tanh'
     recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
         Gate activation (LSTM and GRU only).
@@ -353,7 +357,8 @@ _DOC_ARGS = """
     reverse : bool, default=False
         Read the sequence from its last step; outputs stay aligned with the input steps.
     return_sequences : bool, default=False
-        Return every step's output, shape (batch, steps, units), or only the last, (batch, units).
+        Return every step's output, shape (batch, steps, units), or only the last
+        (the final state), shape (batch, units).
     zero_output_for_mask : bool, default=False
         Masked steps output zeros instead of the carried state.
     dtype : {'float32', 'float64'}, optional
@@ -396,6 +401,8 @@ rnn_forward.__doc__ = (
     Parameters
     ----------"""
     + _DOC_ARGS
+    + _DOC_DROPOUT
+    + _DOC_OPTIONS
     + """
     Returns
     -------
@@ -404,6 +411,13 @@ rnn_forward.__doc__ = (
         Final states: ``[h, c]`` for an LSTM, ``[h]`` otherwise.
     tape : RNNTape
         Input to :func:`rnn_backward`.
+
+    Notes
+    -----
+    Memory: the tape keeps, per step and sample, F + 6H numbers for an LSTM,
+    F + 5H for a GRU and F + H for a SimpleRNN (``tape.nbytes`` tells); the
+    backward pass allocates G*H + H + F more while it runs. Everything grows
+    linearly with the number of steps.
 
     Examples
     --------
@@ -451,21 +465,16 @@ def rnn_inference(
 rnn_inference.__doc__ = (
     """Run a recurrent cell over a batch of sequences for prediction; nothing is kept for training.
 
-    Takes the arguments of :func:`rnn_forward` except the dropout masks.
-
     Parameters
     ----------"""
-    + "\n".join(
-        line
-        for block in _DOC_ARGS.split("\n    ")
-        if not block.startswith(("dropout_mask", "recurrent_dropout_mask"))
-        for line in [block]
-    ).replace("\n", "\n    ")
+    + _DOC_ARGS
+    + _DOC_OPTIONS
     + """
     Returns
     -------
     outputs : ndarray of shape (batch, steps, units) or (batch, units)
     states : list of ndarray of shape (batch, units)
+        Final states: ``[h, c]`` for an LSTM, ``[h]`` otherwise.
     """
 )
 
