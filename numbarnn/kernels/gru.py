@@ -32,6 +32,7 @@ from numba import njit
 from .._config import JIT_OPTIONS
 from .activations import activate, derivative
 from .linalg import matmul_into
+from .rows import add_output_grad, is_valid, load_rows, recurrent_input
 
 
 @njit(**JIT_OPTIONS)
@@ -65,27 +66,22 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
     n_steps = zx.shape[0]
     H = h0.shape[1]
     nb = b1 - b0
-    has_mask = mask.shape[0] > 0
-    has_rdrop = rmask.shape[0] > 0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
     h = np.empty((nb, H), zx.dtype)
-    hd = np.empty((nb, H), zx.dtype)
+    hdb = np.empty((nb, H), zx.dtype)
     zr = np.empty((nb, ua.shape[1]), zx.dtype)
     zb = np.empty((nb, H), zx.dtype)
     rhd = np.empty((nb, H), zx.dtype)
     rh = np.empty((nb, H), zx.dtype)
-    for bi in range(nb):
-        for k in range(H):
-            h[bi, k] = h0[b0 + bi, k]
+    load_rows(h0, b0, h)
     for t in range(n_steps):
-        for bi in range(nb):
-            for k in range(H):
-                hd[bi, k] = h[bi, k] * rmask[b0 + bi, k] if has_rdrop else h[bi, k]
+        # hd may be h itself: it is read (product, r * hd) before h is updated.
+        hd = recurrent_input(h, rmask, b0, hdb)
         matmul_into(hd, ua, zr)
         for bi in range(nb):
             b = b0 + bi
-            if has_mask and mask[t, b] == 0:
+            if not is_valid(mask, t, b):
                 for k in range(H):
                     rhd[bi, k] = 0.0
                 if keep:
@@ -119,7 +115,7 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
             matmul_into(rhd, uh, rh)
             for bi in range(nb):
                 b = b0 + bi
-                if has_mask and mask[t, b] == 0:
+                if not is_valid(mask, t, b):
                     continue
                 zxr = zx[t, b]
                 for k in range(H):
@@ -164,25 +160,19 @@ def gru_backward(
     n_steps = gates.shape[0]
     H = h0.shape[1]
     nb = b1 - b0
-    has_mask = mask.shape[0] > 0
     has_rdrop = rmask.shape[0] > 0
-    has_dhs = dhs.shape[0] > 0
     dh = np.empty((nb, H), gates.dtype)
     direct = np.empty((nb, H), gates.dtype)
     dza = np.empty((nb, uat.shape[0]), gates.dtype)
     dhhb = np.empty((nb, H), gates.dtype)
     drh = np.empty((nb, H), gates.dtype)
     dhd = np.empty((nb, H), gates.dtype)
-    for bi in range(nb):
-        for k in range(H):
-            dh[bi, k] = dh_last[b0 + bi, k]
+    load_rows(dh_last, b0, dh)
     for t in range(n_steps - 1, -1, -1):
         for bi in range(nb):
             b = b0 + bi
-            valid = not has_mask or mask[t, b] != 0
-            if has_dhs and (valid or not zero_masked):
-                for k in range(H):
-                    dh[bi, k] += dhs[t, b, k]
+            valid = is_valid(mask, t, b)
+            add_output_grad(dhs, t, b, valid, zero_masked, dh[bi])
             if not valid:
                 dza[bi, :] = 0.0
                 dhhb[bi, :] = 0.0
@@ -212,7 +202,7 @@ def gru_backward(
             matmul_into(dhhb, uht, drh)
             for bi in range(nb):
                 b = b0 + bi
-                if has_mask and mask[t, b] == 0:
+                if not is_valid(mask, t, b):
                     continue
                 for k in range(H):
                     hp = hs[t - 1, b, k] if t > 0 else h0[b, k]
@@ -224,7 +214,7 @@ def gru_backward(
         matmul_into(dza, uat, dhd)
         for bi in range(nb):
             b = b0 + bi
-            if has_mask and mask[t, b] == 0:
+            if not is_valid(mask, t, b):
                 continue
             for k in range(H):
                 g = dhd[bi, k]

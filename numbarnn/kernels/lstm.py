@@ -28,6 +28,7 @@ from numba import njit
 from .._config import JIT_OPTIONS
 from .activations import activate, derivative
 from .linalg import matmul_into
+from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
 
 
 @njit(**JIT_OPTIONS)
@@ -61,29 +62,19 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
     n_steps = zx.shape[0]
     H = u.shape[0]
     nb = b1 - b0
-    has_mask = mask.shape[0] > 0
-    has_rdrop = rmask.shape[0] > 0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
     h = np.empty((nb, H), zx.dtype)
     c = np.empty((nb, H), zx.dtype)
     hd = np.empty((nb, H), zx.dtype)
     zr = np.empty((nb, 4 * H), zx.dtype)
-    for bi in range(nb):
-        for k in range(H):
-            h[bi, k] = h0[b0 + bi, k]
-            c[bi, k] = c0[b0 + bi, k]
+    load_rows(h0, b0, h)
+    load_rows(c0, b0, c)
     for t in range(n_steps):
-        if has_rdrop:
-            for bi in range(nb):
-                for k in range(H):
-                    hd[bi, k] = h[bi, k] * rmask[b0 + bi, k]
-            matmul_into(hd, u, zr)
-        else:
-            matmul_into(h, u, zr)
+        matmul_into(recurrent_input(h, rmask, b0, hd), u, zr)
         for bi in range(nb):
             b = b0 + bi
-            if has_mask and mask[t, b] == 0:
+            if not is_valid(mask, t, b):
                 if keep:
                     gates[t, b, :] = 0.0
             else:
@@ -141,24 +132,17 @@ def lstm_backward(
     n_steps = cs.shape[0]
     H = ut.shape[1]
     nb = b1 - b0
-    has_mask = mask.shape[0] > 0
-    has_rdrop = rmask.shape[0] > 0
-    has_dhs = dhs.shape[0] > 0
     dh = np.empty((nb, H), cs.dtype)
     dc = np.empty((nb, H), cs.dtype)
     dzb = np.empty((nb, 4 * H), cs.dtype)
     dhd = np.empty((nb, H), cs.dtype)
-    for bi in range(nb):
-        for k in range(H):
-            dh[bi, k] = dh_last[b0 + bi, k]
-            dc[bi, k] = dc_last[b0 + bi, k]
+    load_rows(dh_last, b0, dh)
+    load_rows(dc_last, b0, dc)
     for t in range(n_steps - 1, -1, -1):
         for bi in range(nb):
             b = b0 + bi
-            valid = not has_mask or mask[t, b] != 0
-            if has_dhs and (valid or not zero_masked):
-                for k in range(H):
-                    dh[bi, k] += dhs[t, b, k]
+            valid = is_valid(mask, t, b)
+            add_output_grad(dhs, t, b, valid, zero_masked, dh[bi])
             if not valid:
                 dzb[bi, :] = 0.0
                 continue
@@ -180,11 +164,6 @@ def lstm_backward(
         for bi in range(nb):
             dz[t, b0 + bi, :] = dzb[bi]
         matmul_into(dzb, ut, dhd)
-        for bi in range(nb):
-            b = b0 + bi
-            if has_mask and mask[t, b] == 0:
-                continue
-            for k in range(H):
-                dh[bi, k] = dhd[bi, k] * rmask[b, k] if has_rdrop else dhd[bi, k]
+        carry_back(dhd, rmask, mask, t, b0, dh)
     dh0[b0:b1] = dh
     dc0[b0:b1] = dc

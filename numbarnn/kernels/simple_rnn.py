@@ -16,6 +16,7 @@ from numba import njit
 from .._config import JIT_OPTIONS
 from .activations import activate, derivative
 from .linalg import matmul_into
+from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
 
 
 @njit(**JIT_OPTIONS)
@@ -40,23 +41,16 @@ def simple_forward(zx, u, h0, mask, rmask, act, b0, b1, hs, h_last):
     n_steps = zx.shape[0]
     H = u.shape[0]
     nb = b1 - b0
-    has_mask = mask.shape[0] > 0
-    has_rdrop = rmask.shape[0] > 0
     keep_h = hs.shape[0] > 0
     h = np.empty((nb, H), zx.dtype)
     hd = np.empty((nb, H), zx.dtype)
     zr = np.empty((nb, H), zx.dtype)
-    for bi in range(nb):
-        for k in range(H):
-            h[bi, k] = h0[b0 + bi, k]
+    load_rows(h0, b0, h)
     for t in range(n_steps):
-        for bi in range(nb):
-            for k in range(H):
-                hd[bi, k] = h[bi, k] * rmask[b0 + bi, k] if has_rdrop else h[bi, k]
-        matmul_into(hd, u, zr)
+        matmul_into(recurrent_input(h, rmask, b0, hd), u, zr)
         for bi in range(nb):
             b = b0 + bi
-            if not (has_mask and mask[t, b] == 0):
+            if is_valid(mask, t, b):
                 zxr = zx[t, b]
                 for k in range(H):
                     h[bi, k] = activate(act, zxr[k] + zr[bi, k])
@@ -87,22 +81,15 @@ def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked,
     n_steps = hs.shape[0]
     H = ut.shape[0]
     nb = b1 - b0
-    has_mask = mask.shape[0] > 0
-    has_rdrop = rmask.shape[0] > 0
-    has_dhs = dhs.shape[0] > 0
     dh = np.empty((nb, H), hs.dtype)
     dzb = np.empty((nb, H), hs.dtype)
     dhd = np.empty((nb, H), hs.dtype)
-    for bi in range(nb):
-        for k in range(H):
-            dh[bi, k] = dh_last[b0 + bi, k]
+    load_rows(dh_last, b0, dh)
     for t in range(n_steps - 1, -1, -1):
         for bi in range(nb):
             b = b0 + bi
-            valid = not has_mask or mask[t, b] != 0
-            if has_dhs and (valid or not zero_masked):
-                for k in range(H):
-                    dh[bi, k] += dhs[t, b, k]
+            valid = is_valid(mask, t, b)
+            add_output_grad(dhs, t, b, valid, zero_masked, dh[bi])
             if valid:
                 for k in range(H):
                     dzb[bi, k] = dh[bi, k] * derivative(act, hs[t, b, k])
@@ -110,10 +97,5 @@ def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked,
                 dzb[bi, :] = 0.0
             dz[t, b, :] = dzb[bi]
         matmul_into(dzb, ut, dhd)
-        for bi in range(nb):
-            b = b0 + bi
-            if has_mask and mask[t, b] == 0:
-                continue
-            for k in range(H):
-                dh[bi, k] = dhd[bi, k] * rmask[b, k] if has_rdrop else dhd[bi, k]
+        carry_back(dhd, rmask, mask, t, b0, dh)
     dh0[b0:b1] = dh
