@@ -185,10 +185,12 @@ def run_chunks(fn, chunks):
     Call it with BLAS held to one thread (see :func:`blas_single_thread`). Exceptions
     raised in a chunk propagate to the caller after all chunks end.
     """
-    if len(chunks) == 1:
-        fn(*chunks[0])
+    n_threads = min(len(chunks), get_num_threads())
+    if n_threads == 1:
+        for a, b in chunks:
+            fn(a, b)
         return
-    pool = _get_pool(min(len(chunks), get_num_threads()))
+    pool = _get_pool(n_threads)
     futures = [pool.submit(fn, a, b) for a, b in chunks]
     for f in futures:
         f.result()
