@@ -1,16 +1,66 @@
 """numbarnn: fast recurrent networks (LSTM, GRU, SimpleRNN) on the CPU with Numba.
 
-The engine: :func:`rnn_forward`, :func:`rnn_backward` and :func:`rnn_inference`
-run a cell over a batch of sequences and backpropagate through time;
-:func:`set_num_threads` and :func:`get_num_threads` control parallelism.
+- A Keras-style model API: :class:`Sequential` with the layers :class:`LSTM`,
+  :class:`GRU`, :class:`SimpleRNN`, :class:`Bidirectional`, :class:`Dense`,
+  :class:`Dropout`, :class:`Embedding`, :class:`Masking`,
+  :class:`TimeDistributed`, :class:`RepeatVector`; optimizers, losses,
+  callbacks, regularizers, initializers and utils in submodules named as Keras
+  names them; :func:`load_model` for saved models.
+- The engine underneath: :func:`rnn_forward`, :func:`rnn_backward` and
+  :func:`rnn_inference` run a cell over a batch of sequences and backpropagate
+  through time; :func:`set_num_threads` and :func:`get_num_threads` control
+  parallelism.
 """
 
+from . import callbacks, initializers, layers, losses, metrics, optimizers, regularizers, utils
 from ._threads import get_num_threads, set_num_threads
+from .layers import (
+    GRU,
+    LSTM,
+    Activation,
+    Bidirectional,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Input,
+    InputLayer,
+    Masking,
+    RepeatVector,
+    SimpleRNN,
+    TimeDistributed,
+)
+from .models import Sequential
 from .recurrent import RNNGradients, RNNTape, rnn_backward, rnn_forward, rnn_inference
+from .saving import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Sequential",
+    "load_model",
+    "Input",
+    "InputLayer",
+    "LSTM",
+    "GRU",
+    "SimpleRNN",
+    "Bidirectional",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Embedding",
+    "Masking",
+    "Flatten",
+    "TimeDistributed",
+    "RepeatVector",
+    "callbacks",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "regularizers",
+    "utils",
     "rnn_forward",
     "rnn_backward",
     "rnn_inference",

@@ -1,0 +1,89 @@
+"""Activations of the Dense layer, each with its backward step, in plain numpy.
+
+``forward(z)`` returns the activation; ``backward(y, dy)`` turns the gradient
+on the output ``y`` into the gradient on ``z`` using ``y`` only, so the layer
+keeps one array per call. Softmax acts on the last axis.
+"""
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = ["ACTIVATIONS", "get"]
+
+
+def _linear(z):
+    return z
+
+
+def _linear_back(y, dy):
+    return dy
+
+
+def _relu(z):
+    return np.maximum(z, 0)
+
+
+def _relu_back(y, dy):
+    return dy * (y > 0)
+
+
+def _tanh_back(y, dy):
+    return dy * (1 - y * y)
+
+
+def _sigmoid(z):
+    return expit(z)
+
+
+def _sigmoid_back(y, dy):
+    return dy * y * (1 - y)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_back(y, dy):
+    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+
+def _hard_sigmoid(z):
+    return np.clip(z / 6 + 0.5, 0, 1)
+
+
+def _hard_sigmoid_back(y, dy):
+    return dy * ((y > 0) & (y < 1)) / 6
+
+
+def _softplus(z):
+    return np.logaddexp(0, z)
+
+
+def _softplus_back(y, dy):
+    return dy * -np.expm1(-y)  # sigmoid(z) = 1 - exp(-softplus(z))
+
+
+ACTIVATIONS = {
+    "linear": (_linear, _linear_back),
+    "relu": (_relu, _relu_back),
+    "tanh": (np.tanh, _tanh_back),
+    "sigmoid": (_sigmoid, _sigmoid_back),
+    "softmax": (_softmax, _softmax_back),
+    "hard_sigmoid": (_hard_sigmoid, _hard_sigmoid_back),
+    "softplus": (_softplus, _softplus_back),
+}
+
+
+def get(name):
+    """Return the canonical activation name for ``name`` (None means 'linear').
+
+    Raises ValueError for an unknown name, TypeError for a non-string.
+    """
+    if name is None:
+        return "linear"
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a name such as 'relu' or None; got {type(name).__name__}")
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or None; got {name!r}")
+    return name

@@ -1,0 +1,349 @@
+"""Callbacks for ``Sequential.fit``, with Keras's names and behaviour.
+
+A callback gets ``set_model(model)`` and then ``on_train_begin``,
+``on_epoch_begin``, ``on_train_batch_begin``/``end``, ``on_epoch_end`` and
+``on_train_end`` calls; ``logs`` is a dict of floats (``loss``, metrics, and
+``val_*`` after validation). Setting ``model.stop_training = True`` ends
+training after the current epoch.
+"""
+
+import math
+import sys
+import warnings
+
+import numpy as np
+
+from ._progress import ProgressBar
+
+__all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LambdaCallback"]
+
+
+class Callback:
+    """Base class; override the hooks you need. ``self.model`` is the model being trained."""
+
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+class History(Callback):
+    """Records ``logs`` after every epoch: ``history.history['loss'][i]`` is epoch i's loss.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+    epoch : list of int
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.history = {}
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+
+class ProgbarLogger(Callback):
+    """Prints ``Epoch i/n`` and a live bar (``verbose=1``) or one line per epoch (``verbose=2``)."""
+
+    def __init__(self, verbose=1, stream=None):
+        super().__init__()
+        self.verbose = verbose
+        self.stream = stream
+
+    def on_epoch_begin(self, epoch, logs=None):
+        stream = self.stream or sys.stdout
+        stream.write(f"Epoch {epoch + 1}/{self.params.get('epochs')}\n")
+        self._bar = ProgressBar(self.params.get("steps", 0), self.verbose, stream=stream)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._bar.update(batch + 1, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._bar.finish(logs)
+
+
+def _monitor_op(monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}")
+    if mode == "auto":
+        mode = "max" if any(k in monitor for k in ("acc", "auc")) else "min"
+    return mode
+
+
+class _Monitor(Callback):
+    def __init__(self, monitor, mode, min_delta):
+        super().__init__()
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be the name of a logged value such as 'val_loss'; got {monitor!r}")
+        self.monitor = monitor
+        self.mode = _monitor_op(monitor, mode)
+        self.min_delta = abs(float(min_delta))
+
+    def _improved(self, current, reference):
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return current < reference - self.min_delta
+        return current > reference + self.min_delta
+
+    def _current(self, logs):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            warnings.warn(
+                f"{type(self).__name__} is monitoring {self.monitor!r}, which is not logged; "
+                f"available: {sorted(logs or {})}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return value
+
+
+class EarlyStopping(_Monitor):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default='val_loss'
+    min_delta : float, default=0
+        Smallest change that counts as an improvement.
+    patience : int, default=0
+        Epochs without improvement before stopping.
+    verbose : int, default=0
+    mode : {'auto', 'min', 'max'}, default='auto'
+        'auto' maximises accuracy-like quantities and minimises the rest.
+    baseline : float, optional
+        Training stops if the quantity does not improve on it within ``patience`` epochs.
+    restore_best_weights : bool, default=False
+        When stopping, restore the weights of the best epoch.
+    start_from_epoch : int, default=0
+        Epochs to wait before starting to monitor.
+
+    Attributes
+    ----------
+    stopped_epoch : int
+        Epoch (0-based) at which training stopped, 0 if it did not.
+    best_epoch : int
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):  # fmt: skip
+        super().__init__(monitor, mode, min_delta)
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"patience must be an int >= 0; got {patience!r}")
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.baseline = baseline
+        self.restore_best_weights = bool(restore_best_weights)
+        self.start_from_epoch = int(start_from_epoch)
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best = None
+        self.best_weights = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = self._current(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._improved(current, self.best):
+            self.best, self.best_epoch = current, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+            if self.restore_best_weights and self.best_weights is not None:
+                if self.verbose:
+                    print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                self.model.set_weights(self.best_weights)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model (or only its weights) after every epoch, or only when ``monitor`` improves.
+
+    Parameters
+    ----------
+    filepath : str or path-like
+        May hold format fields: ``'model-{epoch:02d}-{val_loss:.2f}.nbrnn'``.
+    monitor : str, default='val_loss'
+    verbose : int, default=0
+    save_best_only : bool, default=False
+    save_weights_only : bool, default=False
+    mode : {'auto', 'min', 'max'}, default='auto'
+    initial_value_threshold : float, optional
+        A value the monitored quantity must beat before the first save.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", initial_value_threshold=None):  # fmt: skip
+        super().__init__(monitor, mode, 0.0)
+        self.filepath = str(filepath)
+        self.verbose = verbose
+        self.save_best_only = bool(save_best_only)
+        self.save_weights_only = bool(save_weights_only)
+        self.best = initial_value_threshold
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            current = self._current(logs)
+            if current is None or not self._improved(current, self.best):
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {current:.5f}, saving to {path}")
+            self.best = current
+        elif self.verbose:
+            print(f"Epoch {epoch + 1}: saving model to {path}")
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, default='val_loss'
+    factor : float, default=0.1
+        Must be below 1.
+    patience : int, default=10
+    verbose : int, default=0
+    mode : {'auto', 'min', 'max'}, default='auto'
+    min_delta : float, default=1e-4
+    cooldown : int, default=0
+        Epochs to wait after a reduction before counting again.
+    min_lr : float, default=0.0
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):  # fmt: skip
+        super().__init__(monitor, mode, min_delta)
+        if not 0 < float(factor) < 1:
+            raise ValueError(f"factor must be in (0, 1); got {factor!r}")
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.cooldown = int(cooldown)
+        self.min_lr = float(min_lr)
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = self._current(logs)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old = optimizer.learning_rate
+                if old > self.min_lr and not math.isclose(old, self.min_lr):
+                    optimizer.learning_rate = max(old * self.factor, self.min_lr)
+                    if self.verbose:
+                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {optimizer.learning_rate}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None):  # fmt: skip
+        super().__init__()
+        for name, fn in locals().items():
+            if name.startswith("on_") and fn is not None:
+                setattr(self, name, fn)
+
+
+class CallbackList:
+    """Calls every callback's hook in order (internal to ``fit``)."""
+
+    def __init__(self, callbacks, model, params):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if hasattr(cb, "set_model"):
+                cb.set_model(model)
+            else:
+                cb.model = model
+            if hasattr(cb, "set_params"):
+                cb.set_params(params)
+
+    def call(self, hook, *args):
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(*args)
+
+
+def check_callbacks(callbacks):
+    """Return ``callbacks`` as a list, or raise TypeError for anything without callback hooks."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"callbacks must be a list of Callback objects; got {type(callbacks).__name__}") from None
+    for cb in callbacks:
+        if not any(hasattr(cb, h) for h in ("on_epoch_end", "on_epoch_begin", "on_train_begin", "on_train_batch_end")):
+            raise TypeError(f"callbacks must hold Callback objects; got {type(cb).__name__}")
+    return callbacks
+
+
+

@@ -1,0 +1,247 @@
+"""The Layer base class: weights in Keras's layout, shapes, masks, forward and backward.
+
+A layer is built from an input shape without the batch axis; it then owns its
+weight arrays (``layer.weights``, in Keras's order). Training calls
+``forward(x, mask, training, rng)``, which returns the output, the output mask
+and a cache, then ``backward(cache, dy)``, which returns the input gradient and
+one gradient per weight. Layers hold only numpy arrays and plain settings, so a
+model pickles and saves as arrays plus JSON.
+"""
+
+import numpy as np
+
+from .. import initializers, regularizers
+from .._config import DTYPES
+from .._serialization import serialize, snake_case
+from .._validation import is_integer
+
+__all__ = ["Layer", "check_units", "check_rate"]
+
+_NAME_COUNTS = {}
+
+
+def unique_name(base):
+    """'lstm', then 'lstm_1', 'lstm_2', ... (one counter per base name, per process)."""
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def check_units(value, name="units"):
+    """A positive integer, or ValueError naming ``name``."""
+    if not is_integer(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def check_rate(value, name):
+    """A float in [0, 1), or ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1); got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
+    return value
+
+
+def _check_shape(shape, name):
+    if shape is None:
+        return None
+    if is_integer(shape):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of ints; got {shape!r}") from None
+    for s in shape:
+        if s is not None and (not is_integer(s) or s < 1):
+            raise ValueError(f"{name} must hold positive ints (or None for a free length); got {shape!r}")
+    return tuple(None if s is None else int(s) for s in shape)
+
+
+class Layer:
+    """Base class of every layer.
+
+    Parameters
+    ----------
+    name : str, optional
+        Unique by default ('lstm', 'lstm_1', ...).
+    dtype : {'float32', 'float64'}, default='float32'
+        Dtype of the weights and of the computation.
+    input_shape : tuple of int, optional
+        Shape of one sample (no batch axis), on the first layer of a model.
+    trainable : bool, default=True
+        Whether ``fit`` updates the weights.
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        The weight arrays, in Keras's order (empty before the layer is built).
+    built : bool
+    """
+
+    #: Number of axes of one input sample, or None when any number works.
+    input_ndim = None
+    #: Whether the input holds integer indices (Embedding) rather than numbers.
+    integer_input = False
+
+    def __init__(self, name=None, dtype=None, input_shape=None, trainable=True, **kwargs):
+        if "batch_input_shape" in kwargs:
+            input_shape = _check_shape(kwargs.pop("batch_input_shape"), "batch_input_shape")[1:]
+        if "input_dim" in kwargs:
+            input_shape = (check_units(kwargs.pop("input_dim"), "input_dim"),)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string; got {type(name).__name__}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        try:
+            self.dtype = np.dtype("float32" if dtype is None else dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be 'float32' or 'float64'; got {dtype!r}") from None
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+        self.input_shape = _check_shape(input_shape, "input_shape")
+        self.trainable = bool(trainable)
+        self.built = False
+        self.built_input_shape = None
+        self._weight_names = []
+        self._regularizers = {}
+
+    # -- weights -------------------------------------------------------------
+    def add_weight(self, name, shape, initializer, regularizer=None):
+        """Create a weight array from ``initializer`` and register it under ``name``."""
+        value = initializers.get(initializer)(shape, self.dtype)
+        setattr(self, name, value)
+        self._weight_names.append(name)
+        if regularizer is not None:
+            self._regularizers[name] = regularizer
+        return value
+
+    @property
+    def weights(self):
+        """The layer's weight arrays (live, not copies), in Keras's order."""
+        return [getattr(self, n) for n in self._weight_names]
+
+    @property
+    def trainable_weights(self):
+        """The weights ``fit`` updates: all of them, or none when ``trainable`` is False."""
+        return self.weights if self.trainable else []
+
+    def get_weights(self):
+        """Return copies of the weight arrays, in Keras's shapes and order.
+
+        Returns
+        -------
+        list of ndarray
+        """
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set the weights from a list of arrays in Keras's shapes and order.
+
+        Raises ValueError (and changes nothing) when the count or a shape is wrong.
+        """
+        self._require_built("set_weights")
+        current = self.weights
+        weights = list(weights)
+        if len(weights) != len(current):
+            raise ValueError(
+                f"layer {self.name!r} expects {len(current)} weight arrays "
+                f"({', '.join(self._weight_names) or 'none'}); got {len(weights)}"
+            )
+        checked = []
+        for name, w, new in zip(self._weight_names, current, weights):
+            arr = np.asarray(new)
+            if arr.shape != w.shape:
+                raise ValueError(
+                    f"layer {self.name!r}: weight {name!r} must have shape {w.shape}; got shape {arr.shape}"
+                )
+            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+                raise ValueError(f"layer {self.name!r}: weight {name!r} must hold finite numbers")
+            checked.append(arr)
+        for w, arr in zip(current, checked):
+            w[...] = arr
+
+    def count_params(self):
+        """Number of weight values (trainable or not)."""
+        self._require_built("count_params")
+        return int(sum(w.size for w in self.weights))
+
+    def regularization_penalty(self):
+        """Sum of the weight penalties (0.0 without regularizers)."""
+        return sum(reg(getattr(self, n)) for n, reg in self._regularizers.items())
+
+    def add_regularization_gradients(self, grads):
+        """Add each regularizer's gradient to the matching entry of ``grads`` (aligned with ``weights``)."""
+        for n, reg in self._regularizers.items():
+            i = self._weight_names.index(n)
+            grads[i] = grads[i] + reg.gradient(getattr(self, n))
+        return grads
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(
+                f"layer {self.name!r} is not built yet, so {what} cannot run: give the model an input shape "
+                f"(input_shape= on its first layer, an Input, or model.build) or fit it first"
+            )
+
+    # -- shapes and computation ---------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (one sample, no batch axis)."""
+        self.built = True
+        self.built_input_shape = tuple(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        """Shape of one output sample for one input sample of ``input_shape``."""
+        return tuple(input_shape)
+
+    def check_input_shape(self, input_shape):
+        """Raise ValueError if ``input_shape`` cannot feed this layer."""
+        if self.input_ndim is not None and len(input_shape) != self.input_ndim:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) expects samples of {self.input_ndim} axes "
+                f"(batch axis excluded); got samples of shape {tuple(input_shape)}"
+            )
+
+    def forward(self, x, mask=None, training=False, rng=None):
+        """Return ``(outputs, output_mask, cache)`` for a batch ``x``; ``cache`` feeds :meth:`backward`."""
+        raise NotImplementedError
+
+    def backward(self, cache, dy):
+        """Return ``(dx, grads)``: the input gradient (None for integer inputs) and one gradient per weight."""
+        raise NotImplementedError
+
+    def __call__(self, x, mask=None, training=False):
+        """Apply the layer to a batch (building it on first use); returns the outputs."""
+        x = np.asarray(x)
+        if not self.built:
+            self.check_input_shape(x.shape[1:])
+            self.build(x.shape[1:])
+        return self.forward(x, mask, training, np.random.default_rng())[0]
+
+    # -- config --------------------------------------------------------------
+    def get_config(self):
+        """Return the constructor arguments as a JSON-friendly dict."""
+        config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        if self.input_shape is not None:
+            config["input_shape"] = list(self.input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """Create a layer (unbuilt) from :meth:`get_config`'s output."""
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
+
+
+def initializer_config(value):
+    """JSON-friendly form of an initializer argument."""
+    return serialize(initializers.get(value))
+
+
+def regularizer_config(value):
+    """JSON-friendly form of a regularizer argument (None stays None)."""
+    return serialize(regularizers.get(value))

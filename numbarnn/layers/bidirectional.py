@@ -1,0 +1,163 @@
+"""Bidirectional: one recurrent layer reads forwards, a copy reads backwards, outputs merged.
+
+The weights are the forward layer's then the backward layer's, as in Keras.
+With ``return_sequences`` the backward outputs are aligned with the input steps
+before merging, and masked steps output zeros (Keras forces
+``zero_output_for_mask`` for both directions).
+"""
+
+import numpy as np
+
+from .base import Layer
+from .recurrent import RecurrentLayer
+
+__all__ = ["Bidirectional"]
+
+MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+class Bidirectional(Layer):
+    """Bidirectional wrapper for LSTM, GRU and SimpleRNN layers, as Keras's ``Bidirectional``.
+
+    Parameters
+    ----------
+    layer : LSTM, GRU or SimpleRNN
+        Its configuration is copied into a forward and a backward layer.
+    merge_mode : {'concat', 'sum', 'ave', 'mul'}, default='concat'
+        How the two directions' outputs combine; 'concat' doubles the last axis.
+    input_shape : tuple (steps, features), optional
+        Also taken from ``layer`` when given there.
+    name : str, optional
+
+    Attributes
+    ----------
+    forward_layer, backward_layer : RecurrentLayer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn import GRU, Bidirectional
+    >>> layer = Bidirectional(GRU(4, return_sequences=True))
+    >>> layer(np.zeros((2, 6, 3))).shape
+    (2, 6, 8)
+    """
+
+    input_ndim = 2
+
+    def __init__(self, layer, merge_mode="concat", **kwargs):
+        if not isinstance(layer, RecurrentLayer):
+            raise TypeError(f"layer must be an LSTM, GRU or SimpleRNN layer; got {type(layer).__name__}")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"merge_mode must be one of {list(MERGE_MODES)}; got {merge_mode!r}")
+        if kwargs.get("input_shape") is None and layer.input_shape is not None:
+            kwargs["input_shape"] = layer.input_shape
+        kwargs.setdefault("dtype", layer.dtype.name)
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        config = layer.get_config()
+        config.pop("input_shape", None)
+        config["dtype"] = self.dtype.name
+        self.forward_layer = type(layer).from_config({**config, "name": "forward_" + layer.name})
+        self.backward_layer = type(layer).from_config(
+            {**config, "name": "backward_" + layer.name, "go_backwards": not layer.go_backwards}
+        )
+        self.return_sequences = layer.return_sequences
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.zero_output_for_mask = self.return_sequences
+
+    @property
+    def weights(self):
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    @property
+    def _weight_names(self):
+        return [f"forward_{n}" for n in self.forward_layer._weight_names] + [
+            f"backward_{n}" for n in self.backward_layer._weight_names
+        ]
+
+    @_weight_names.setter
+    def _weight_names(self, value):
+        pass  # the names come from the wrapped layers
+
+    def set_weights(self, weights):
+        self._require_built("set_weights")
+        weights = list(weights)
+        n = len(self.forward_layer.weights)
+        if len(weights) != 2 * n:
+            raise ValueError(f"layer {self.name!r} expects {2 * n} weight arrays; got {len(weights)}")
+        # Check both halves before changing either.
+        for sub, part in ((self.forward_layer, weights[:n]), (self.backward_layer, weights[n:])):
+            for w, new in zip(sub.weights, part):
+                if np.shape(new) != w.shape:
+                    raise ValueError(f"layer {self.name!r}: a weight must have shape {w.shape}; got {np.shape(new)}")
+        self.forward_layer.set_weights(weights[:n])
+        self.backward_layer.set_weights(weights[n:])
+
+    def regularization_penalty(self):
+        return self.forward_layer.regularization_penalty() + self.backward_layer.regularization_penalty()
+
+    def add_regularization_gradients(self, grads):
+        n = len(self.forward_layer.weights)
+        return self.forward_layer.add_regularization_gradients(
+            grads[:n]
+        ) + self.backward_layer.add_regularization_gradients(grads[n:])
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        if self.merge_mode == "concat":
+            shape = shape[:-1] + (2 * shape[-1],)
+        return shape
+
+    def forward(self, x, mask=None, training=False, rng=None):
+        fl, bl = self.forward_layer, self.backward_layer
+        yf, tf = fl.run(x, mask, training, rng, reverse=fl.go_backwards)
+        yb, tb = bl.run(x, mask, training, rng, reverse=bl.go_backwards)
+        if self.merge_mode == "concat":
+            y = np.concatenate([yf, yb], axis=-1)
+        elif self.merge_mode == "sum":
+            y = yf + yb
+        elif self.merge_mode == "ave":
+            y = (yf + yb) * self.dtype.type(0.5)
+        else:
+            y = yf * yb
+        out_mask = mask if self.return_sequences else None
+        return y, out_mask, (tf, tb, yf, yb)
+
+    def backward(self, cache, dy):
+        tf, tb, yf, yb = cache
+        if self.merge_mode == "concat":
+            H = yf.shape[-1]
+            dyf, dyb = dy[..., :H], dy[..., H:]
+        elif self.merge_mode == "sum":
+            dyf = dyb = dy
+        elif self.merge_mode == "ave":
+            dyf = dyb = dy * self.dtype.type(0.5)
+        else:
+            dyf, dyb = dy * yb, dy * yf
+        dxf, gf = self.forward_layer.gradients(tf, dyf)
+        dxb, gb = self.backward_layer.gradients(tb, dyb)
+        return dxf + dxb, gf + gb
+
+    def get_config(self):
+        config = super().get_config()
+        layer_config = self.forward_layer.get_config()
+        layer_config["name"] = layer_config["name"][len("forward_") :]
+        config.update(
+            layer={"class_name": type(self.forward_layer).__name__, "config": layer_config},
+            merge_mode=self.merge_mode,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        from . import deserialize
+
+        config = dict(config)
+        layer = deserialize(config.pop("layer"))
+        return cls(layer, **config)

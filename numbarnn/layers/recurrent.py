@@ -1,0 +1,336 @@
+"""LSTM, GRU and SimpleRNN layers: Keras's arguments and weights, the engine's kernels.
+
+Each layer's forward and backward pass over a whole batch is one call into
+the engine (:func:`numbarnn.rnn_forward`, :func:`numbarnn.rnn_backward`, or
+:func:`numbarnn.rnn_inference` when not training). Weights are Keras's:
+``kernel`` (features, G*units), ``recurrent_kernel`` (units, G*units) and
+``bias`` (G*units,), or (2, 3*units) for a GRU with ``reset_after=True``; gate
+blocks i, f, c, o (LSTM) and z, r, h (GRU).
+
+Dropout masks are drawn once per sequence and reused at every step, as Keras
+does: ``dropout`` on the inputs, ``recurrent_dropout`` on ``h_{t-1}`` where it
+enters the recurrent products.
+
+``go_backwards=True`` reads the sequence from its end and, with
+``return_sequences``, returns the outputs in reading order (reversed), as
+Keras does; the mask passed on is reversed with them.
+"""
+
+import numpy as np
+
+from .. import initializers, regularizers
+from ..kernels.activations import CODES
+from ..recurrent import CELLS, rnn_backward, rnn_forward, rnn_inference
+from .base import Layer, check_rate, check_units, initializer_config, regularizer_config
+
+__all__ = ["LSTM", "GRU", "SimpleRNN"]
+
+
+def _recurrent_activation(value, name):
+    if value is None:
+        return "linear"
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a name such as 'tanh'; got {type(value).__name__}")
+    if value not in CODES:
+        raise ValueError(f"{name} must be one of {sorted(CODES)} or None; got {value!r}")
+    return value
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+class RecurrentLayer(Layer):
+    """Shared base of LSTM, GRU and SimpleRNN (see those for the parameters)."""
+
+    cell = None
+    input_ndim = 2
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        return_sequences=False,
+        go_backwards=False,
+        return_state=False,
+        stateful=False,
+        unroll=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units)
+        self.activation = _recurrent_activation(activation, "activation")
+        self.recurrent_activation = _recurrent_activation(recurrent_activation, "recurrent_activation")
+        self.use_bias = _flag(use_bias, "use_bias")
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.dropout = check_rate(dropout, "dropout")
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
+        self.return_sequences = _flag(return_sequences, "return_sequences")
+        self.go_backwards = _flag(go_backwards, "go_backwards")
+        if _flag(return_state, "return_state"):
+            raise ValueError("return_state=True is not supported: a Sequential layer has one output")
+        if _flag(stateful, "stateful"):
+            raise ValueError("stateful=True is not supported: states start from zeros for every batch")
+        self.unroll = _flag(unroll, "unroll")  # accepted for compatibility; the compiled loop never unrolls
+        self.seed = seed
+        self.zero_output_for_mask = False
+
+    # -- weights -------------------------------------------------------------
+    def _bias_value(self, H):
+        return self.bias_initializer((CELLS[self.cell] * H,), self.dtype)
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        F, H, G = input_shape[-1], self.units, CELLS[self.cell]
+        if F is None:
+            raise ValueError(f"layer {self.name!r} needs a known number of features; got input shape {input_shape}")
+        self._weight_names, self._regularizers = [], {}
+        self.add_weight("kernel", (F, G * H), self.kernel_initializer, self.kernel_regularizer)
+        self.add_weight("recurrent_kernel", (H, G * H), self.recurrent_initializer, self.recurrent_regularizer)
+        if self.use_bias:
+            self.bias = np.ascontiguousarray(self._bias_value(H), dtype=self.dtype)
+            self._weight_names.append("bias")
+            if self.bias_regularizer is not None:
+                self._regularizers["bias"] = self.bias_regularizer
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        if self.return_sequences:
+            return (input_shape[0], self.units)
+        return (self.units,)
+
+    # -- computation ---------------------------------------------------------
+    def _engine_options(self, mask, reverse):
+        return dict(
+            cell=self.cell,
+            mask=mask,
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+            reset_after=getattr(self, "reset_after", True),
+            reverse=reverse,
+            return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask,
+            dtype=self.dtype,
+        )
+
+    def run(self, x, mask, training, rng, reverse):
+        """Run the engine; outputs aligned with the input steps. Returns (outputs, tape or None)."""
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if mask is not None and mask.all():
+            mask = None
+        bias = self.bias if self.use_bias else None
+        options = self._engine_options(mask, reverse)
+        use_dropout = training and (self.dropout > 0 or self.recurrent_dropout > 0)
+        if not training:
+            out, _ = rnn_inference(x, self.kernel, self.recurrent_kernel, bias, **options)
+            return out, None
+        dmask = rmask = None
+        if use_dropout:
+            B, _, F = x.shape
+            if self.dropout > 0:
+                dmask = (rng.random((B, F)) >= self.dropout).astype(self.dtype) / self.dtype.type(1 - self.dropout)
+            if self.recurrent_dropout > 0:
+                keep = rng.random((B, self.units)) >= self.recurrent_dropout
+                rmask = keep.astype(self.dtype) / self.dtype.type(1 - self.recurrent_dropout)
+        out, _, tape = rnn_forward(
+            x, self.kernel, self.recurrent_kernel, bias, dropout_mask=dmask, recurrent_dropout_mask=rmask, **options
+        )
+        return out, tape
+
+    def gradients(self, tape, dy):
+        """(dx, grads) from a tape of :meth:`run` and the gradient on its aligned outputs."""
+        g = rnn_backward(tape, d_outputs=dy)
+        grads = [g.kernel, g.recurrent_kernel] + ([g.bias] if self.use_bias else [])
+        return g.x, grads
+
+    def forward(self, x, mask=None, training=False, rng=None):
+        out, tape = self.run(x, mask, training, rng, reverse=self.go_backwards)
+        out_mask = mask if self.return_sequences else None
+        if self.go_backwards and self.return_sequences:
+            out = np.ascontiguousarray(out[:, ::-1])
+            out_mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
+        return out, out_mask, tape
+
+    def backward(self, cache, dy):
+        if self.go_backwards and self.return_sequences:
+            dy = dy[:, ::-1]
+        return self.gradients(cache, dy)
+
+    # -- config --------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=initializer_config(self.kernel_initializer),
+            recurrent_initializer=initializer_config(self.recurrent_initializer),
+            bias_initializer=initializer_config(self.bias_initializer),
+            kernel_regularizer=regularizer_config(self.kernel_regularizer),
+            recurrent_regularizer=regularizer_config(self.recurrent_regularizer),
+            bias_regularizer=regularizer_config(self.bias_regularizer),
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            seed=self.seed,
+        )
+        return config
+
+
+_PARAMS = """
+    Parameters
+    ----------
+    units : int
+        Size of the state ``h`` (and ``c``).
+    activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'} or None, default='tanh'
+        Activation of the candidate and output (None means 'linear').{recurrent_activation}
+    use_bias : bool, default=True
+    kernel_initializer : str, dict or Initializer, default='glorot_uniform'
+    recurrent_initializer : str, dict or Initializer, default='orthogonal'
+    bias_initializer : str, dict or Initializer, default='zeros'{extra}
+    kernel_regularizer, recurrent_regularizer, bias_regularizer : str, dict or Regularizer, optional
+    dropout : float in [0, 1), default=0.0
+        Share of input features dropped while training (one mask per sequence).
+    recurrent_dropout : float in [0, 1), default=0.0
+        Share of ``h_{t-1}`` units dropped in the recurrent products while training.
+    return_sequences : bool, default=False
+        Output every step, shape (batch, steps, units), or only the last, (batch, units).
+    go_backwards : bool, default=False
+        Read the sequence backwards.
+    input_shape : tuple (steps, features), optional
+        On the first layer of a model; ``steps`` may be None.
+    dtype : {'float32', 'float64'}, default='float32'
+    name : str, optional
+    seed : int, optional
+        Accepted for Keras compatibility; dropout draws from the model's generator.
+    unroll : bool, default=False
+        Accepted for Keras compatibility; the compiled time loop is used either way.
+
+    Input: float array of shape (batch, steps, features); output as ``return_sequences`` says.
+"""
+
+
+
+def _params(recurrent_activation, extra):
+    return _PARAMS.replace("{recurrent_activation}", recurrent_activation).replace("{extra}", extra)
+
+
+_RECURRENT_ACTIVATION = """
+    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
+        Gate activation."""
+
+
+class LSTM(RecurrentLayer):
+    cell = "lstm"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, **kwargs):  # fmt: skip
+        super().__init__(units, activation, recurrent_activation, use_bias, kernel_initializer,
+                         recurrent_initializer, bias_initializer, **kwargs)  # fmt: skip
+        self.unit_forget_bias = _flag(unit_forget_bias, "unit_forget_bias")
+
+    def _bias_value(self, H):
+        if not self.unit_forget_bias:
+            return super()._bias_value(H)
+        init = self.bias_initializer
+        return np.concatenate([init((H,), self.dtype), np.ones(H, self.dtype), init((2 * H,), self.dtype)])
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+                "unit_forget_bias": self.unit_forget_bias}  # fmt: skip
+
+
+LSTM.__doc__ = (
+    """Long short-term memory layer (Hochreiter & Schmidhuber, 1997), as Keras's ``LSTM``.
+
+    ``i, f, o = sigmoid(x W_{i,f,o} + h U_{i,f,o} + b)``, ``g = tanh(x W_c + h U_c + b_c)``,
+    ``c' = f * c + i * g``, ``h' = o * tanh(c')``.
+    """
+    + _params(
+        _RECURRENT_ACTIVATION,
+        """
+    unit_forget_bias : bool, default=True
+        Start the forget gate's bias at one.""",
+    )
+    + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn import LSTM
+    >>> layer = LSTM(8, return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3))).shape
+    (2, 5, 8)
+    >>> [w.shape for w in layer.get_weights()]
+    [(3, 32), (8, 32), (32,)]
+    """
+)
+
+
+class GRU(RecurrentLayer):
+    cell = "gru"
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 reset_after=True, **kwargs):  # fmt: skip
+        super().__init__(units, activation, recurrent_activation, use_bias, kernel_initializer,
+                         recurrent_initializer, bias_initializer, **kwargs)  # fmt: skip
+        self.reset_after = _flag(reset_after, "reset_after")
+
+    def _bias_value(self, H):
+        shape = (2, 3 * H) if self.reset_after else (3 * H,)
+        return self.bias_initializer(shape, self.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+                "reset_after": self.reset_after}  # fmt: skip
+
+
+GRU.__doc__ = (
+    """Gated recurrent unit layer (Cho et al., 2014), as Keras's ``GRU``.
+
+    ``z, r = sigmoid(x W_{z,r} + h U_{z,r} + b)``; with ``reset_after=True`` (Keras's default)
+    ``g = tanh(x W_h + b_h + r * (h U_h + b'_h))``, else ``g = tanh(x W_h + (r * h) U_h + b_h)``;
+    ``h' = z * h + (1 - z) * g``.
+    """
+    + _params(
+        _RECURRENT_ACTIVATION,
+        """
+    reset_after : bool, default=True
+        Apply the reset gate after the recurrent product; the bias then has shape (2, 3*units).""",
+    )
+)
+
+
+class SimpleRNN(RecurrentLayer):
+    cell = "simple"
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", **kwargs):  # fmt: skip
+        super().__init__(units, activation, "sigmoid", use_bias, kernel_initializer, recurrent_initializer,
+                         bias_initializer, **kwargs)  # fmt: skip
+
+
+SimpleRNN.__doc__ = (
+    """Fully connected recurrent layer, as Keras's ``SimpleRNN``: ``h' = activation(x W + h U + b)``."""
+    + _params("", "")
+)
