@@ -288,7 +288,7 @@ class Sequential:
         return ["loss"] + [m.name for m in (self._metrics or [])]
 
     def _resolve_metrics(self, y_shape, pred_shape):
-        sparse = len(y_shape) < len(pred_shape) or (y_shape[-1:] == (1,) and pred_shape[-1] != 1)
+        sparse = pred_shape[-1] != 1 and (len(y_shape) < len(pred_shape) or y_shape[-1:] == (1,))
         key = (pred_shape[-1], sparse)
         if self._metrics is None or self._metrics_key != key:
             self._metrics = [metrics_module.get(m, n_outputs=pred_shape[-1], sparse_targets=sparse)
@@ -340,8 +340,9 @@ class Sequential:
                     )
         if first.integer_input:
             first.check_indices(arr)
-            return arr
-        return np.ascontiguousarray(arr, dtype=first.dtype)
+        # No conversion here: each batch is converted by the first layer, so a large bool or
+        # int array (one-hot text) is never copied whole into floats.
+        return arr
 
     def _ensure_built(self, x):
         if not self.built:
