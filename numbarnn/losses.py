@@ -45,7 +45,9 @@ class Loss:
         values, _ = self.values_and_gradient(y_true, y_pred)
         if sample_weight is None:
             return float(values.mean())
-        w = np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), values.shape)
+        w = np.asarray(sample_weight, dtype=np.float64)
+        w = w.reshape(w.shape + (1,) * (values.ndim - w.ndim))  # (samples,) weights every step, as Keras
+        w = np.broadcast_to(w, values.shape)
         return float((values * w).sum() / values.size)
 
     def check_target(self, y_true, pred_shape, dtype):

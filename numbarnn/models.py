@@ -103,6 +103,7 @@ class Sequential:
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self._generator = None  # a numpy Generator for fit's shuffling and dropout; None draws a fresh one
         if layers is not None:
             if isinstance(layers, Layer):
                 layers = [layers]
@@ -215,8 +216,11 @@ class Sequential:
         if len(weights) != len(current):
             raise ValueError(f"the model has {len(current)} weight arrays; got {len(weights)}")
         for i, (w, new) in enumerate(zip(current, weights)):
-            if np.shape(new) != w.shape:
-                raise ValueError(f"weight array {i} must have shape {w.shape}; got shape {np.shape(new)}")
+            arr = np.asarray(new)
+            if arr.shape != w.shape:
+                raise ValueError(f"weight array {i} must have shape {w.shape}; got shape {arr.shape}")
+            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+                raise ValueError(f"weight array {i} must hold finite numbers")
         k = 0
         for layer in self._layers:
             n = len(layer.weights)
@@ -344,6 +348,18 @@ class Sequential:
         # int array (one-hot text) is never copied whole into floats.
         return arr
 
+    def _prepare_mask(self, mask, x):
+        if mask is None:
+            return None
+        m = np.asarray(mask)
+        if x.ndim < 3 or m.shape != x.shape[:2]:
+            raise ValueError(f"mask must have shape (samples, steps) = {x.shape[:2]}; got shape {m.shape}")
+        if m.dtype != np.bool_:
+            if m.dtype.kind not in "biuf" or not np.isin(m, (0, 1)).all():
+                raise TypeError("mask must hold booleans (or 0/1)")
+            m = m.astype(bool)
+        return m
+
     def _ensure_built(self, x):
         if not self.built:
             shape = list(x.shape[1:])
@@ -418,8 +434,8 @@ class Sequential:
         return np.array([table[c] for c in labels], np.float64)
 
     # -- computation ---------------------------------------------------------
-    def _forward(self, x, training, rng):
-        h, mask, caches = x, None, []
+    def _forward(self, x, training, rng, mask=None):
+        h, caches = x, []
         for layer in self._layers:
             h, mask, cache = layer.forward(h, mask, training, rng)
             caches.append(cache)
@@ -443,8 +459,8 @@ class Sequential:
     def _penalty(self):
         return sum(layer.regularization_penalty() for layer in self._layers)
 
-    def _train_step(self, xb, yb, wb, rng, batch_index):
-        pred, mask, caches = self._forward(xb, True, rng)
+    def _train_step(self, xb, yb, wb, rng, batch_index, mb=None):
+        pred, mask, caches = self._forward(xb, True, rng, mb)
         value, g, weights = self._loss(yb, pred, wb, mask)
         value += self._penalty()
         if not math.isfinite(value):
@@ -471,7 +487,8 @@ class Sequential:
 
     # -- training ------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0):  # fmt: skip
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0, *,
+            mask=None):  # fmt: skip
         """Train the model for ``epochs`` passes over the data.
 
         Parameters
@@ -496,6 +513,9 @@ class Sequential:
         sample_weight : array-like of shape (samples,) or (samples, steps), optional
         initial_epoch : int, default=0
             Epoch at which to start (for resuming).
+        mask : array-like of bool of shape (samples, steps), optional
+            False marks a padded step of ``x`` (an alternative to a ``Masking`` layer, for
+            data where no value can serve as the padding marker).
 
         Returns
         -------
@@ -523,6 +543,7 @@ class Sequential:
 
         was_built = self.built
         x = self._prepare_x(x)
+        xm = self._prepare_mask(mask, x)
         self._ensure_built(x)
         try:
             y_raw = y
@@ -541,8 +562,9 @@ class Sequential:
                         f"validation_split={validation_split} leaves no training or no validation samples "
                         f"out of {x.shape[0]}"
                     )
-                val = (x[split:], y[split:], None if sw is None else sw[split:])
+                val = (x[split:], y[split:], None if sw is None else sw[split:], None if xm is None else xm[split:])
                 x, y, sw = x[:split], y[:split], (None if sw is None else sw[:split])
+                xm = None if xm is None else xm[:split]
         except Exception:
             if not was_built:
                 self._unbuild()
@@ -553,7 +575,7 @@ class Sequential:
         history = callbacks_module.History()
         cbs = [history] + ([callbacks_module.ProgbarLogger(verbose)] if verbose else []) + user_callbacks
         cbl = callbacks_module.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
-        rng = child_rng()
+        rng = self._generator if self._generator is not None else child_rng()
         trainable = self._trainable()
         if not self.optimizer.built or self.optimizer._n_variables != len(trainable):
             self.optimizer.build(trainable)
@@ -572,7 +594,8 @@ class Sequential:
                 for b, idx in enumerate(self._batches(n, batch_size, order)):
                     cbl.call("on_train_batch_begin", b, {})
                     xb, yb = x[idx], y[idx]
-                    value = self._train_step(xb, yb, None if sw is None else sw[idx], rng, b)
+                    mb = None if xm is None else xm[idx]
+                    value = self._train_step(xb, yb, None if sw is None else sw[idx], rng, b, mb)
                     total += value * len(xb)
                     seen += len(xb)
                     logs = {"loss": total / seen, **{m.name: m.result() for m in self._metrics}}
@@ -612,10 +635,10 @@ class Sequential:
         xv = self._prepare_x(validation_data[0], "validation_data x")
         yv = self._prepare_y(validation_data[1], xv, "validation_data y")
         wv = self._prepare_weights(validation_data[2], xv.shape[0]) if len(validation_data) == 3 else None
-        return xv, yv, wv
+        return xv, yv, wv, None
 
     # -- evaluation and prediction ------------------------------------------
-    def _evaluate_arrays(self, x, y, sw, batch_size, verbose=0):
+    def _evaluate_arrays(self, x, y, sw, xm, batch_size, verbose=0):
         metrics = self._metrics
         for m in metrics:
             m.reset()
@@ -625,7 +648,7 @@ class Sequential:
         penalty = self._penalty()
         rng = np.random.default_rng(0)
         for b, idx in enumerate(self._batches(n, batch_size)):
-            pred, mask, _ = self._forward(x[idx], False, rng)
+            pred, mask, _ = self._forward(x[idx], False, rng, None if xm is None else xm[idx])
             value, _, weights = self._loss(y[idx], pred, None if sw is None else sw[idx], mask)
             total += (value + penalty) * pred.shape[0]
             seen += pred.shape[0]
@@ -640,7 +663,8 @@ class Sequential:
             bar.finish(logs)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False, *,
+                 mask=None):  # fmt: skip
         """Loss (and metrics) of the model on ``x``, ``y``, in inference mode.
 
         Parameters
@@ -651,6 +675,8 @@ class Sequential:
         verbose : {0, 1, 2, 'auto'}, default='auto'
         sample_weight : array-like of shape (samples,) or (samples, steps), optional
         return_dict : bool, default=False
+        mask : array-like of bool of shape (samples, steps), optional
+            False marks a padded step, as for :meth:`fit`.
 
         Returns
         -------
@@ -661,15 +687,16 @@ class Sequential:
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         verbose = _verbosity(verbose)
         x = self._prepare_x(x)
+        xm = self._prepare_mask(mask, x)
         y = self._prepare_y(y, x)
         sw = self._prepare_weights(sample_weight, x.shape[0])
-        logs = self._evaluate_arrays(x, y, sw, batch_size, verbose)
+        logs = self._evaluate_arrays(x, y, sw, xm, batch_size, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose="auto"):
+    def predict(self, x, batch_size=None, verbose="auto", *, mask=None):
         """Outputs of the model for ``x``, in inference mode (no dropout).
 
         Parameters
@@ -677,6 +704,8 @@ class Sequential:
         x : array-like of shape (samples, steps, features) or (samples, steps)
         batch_size : int, default=32
         verbose : {0, 1, 2, 'auto'}, default='auto'
+        mask : array-like of bool of shape (samples, steps), optional
+            False marks a padded step, as for :meth:`fit`.
 
         Returns
         -------
@@ -686,12 +715,13 @@ class Sequential:
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         verbose = _verbosity(verbose)
         x = self._prepare_x(x)
+        xm = self._prepare_mask(mask, x)
         n = x.shape[0]
         bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
         rng = np.random.default_rng(0)
         outs = []
         for b, idx in enumerate(self._batches(n, batch_size)):
-            outs.append(self._forward(x[idx], False, rng)[0])
+            outs.append(self._forward(x[idx], False, rng, None if xm is None else xm[idx])[0])
             if bar is not None:
                 bar.update(b + 1)
         if bar is not None:

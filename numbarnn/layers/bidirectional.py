@@ -88,8 +88,11 @@ class Bidirectional(Layer):
         # Check both halves before changing either.
         for sub, part in ((self.forward_layer, weights[:n]), (self.backward_layer, weights[n:])):
             for w, new in zip(sub.weights, part):
-                if np.shape(new) != w.shape:
-                    raise ValueError(f"layer {self.name!r}: a weight must have shape {w.shape}; got {np.shape(new)}")
+                arr = np.asarray(new)
+                if arr.shape != w.shape:
+                    raise ValueError(f"layer {self.name!r}: a weight must have shape {w.shape}; got {arr.shape}")
+                if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+                    raise ValueError(f"layer {sub.name!r}: every weight must hold finite numbers")
         self.forward_layer.set_weights(weights[:n])
         self.backward_layer.set_weights(weights[n:])
 

@@ -354,6 +354,7 @@ class TimeDistributed(Layer):
             raise TypeError(f"layer must be a Layer instance; got {type(layer).__name__}")
         if kwargs.get("input_shape") is None and layer.input_shape is not None:
             kwargs["input_shape"] = layer.input_shape
+        kwargs.setdefault("dtype", layer.dtype.name)  # the wrapper computes in the wrapped layer's dtype
         super().__init__(**kwargs)
         self.layer = layer
 
