@@ -36,7 +36,25 @@ from .saving import load_model
 
 __version__ = "0.1.0"
 
+# The scikit-learn estimators import scikit-learn, which takes a while: load them on first use.
+_LAZY = {"RNNRegressor": "estimators", "RNNClassifier": "estimators", "SequenceScaler": "preprocessing"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
 __all__ = [
+    "RNNRegressor",
+    "RNNClassifier",
+    "SequenceScaler",
     "Sequential",
     "load_model",
     "Input",

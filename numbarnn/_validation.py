@@ -53,7 +53,7 @@ def as_float_array(value, name, dtype, ndim=None, shape=None, finite=True):
 
     Returns
     -------
-    array : ndarray of ``dtype``, C-contiguous (a copy when a conversion was needed)
+    array : ndarray of ``dtype``, C-contiguous and writeable (a copy when a conversion was needed)
     """
     if value is None:
         raise TypeError(f"{name} must be an array of numbers; got None")
@@ -78,6 +78,8 @@ def as_float_array(value, name, dtype, ndim=None, shape=None, finite=True):
             expected = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
             raise ValueError(f"{name} must have shape {expected}; got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not arr.flags.writeable:
+        arr = arr.copy()  # read-only input (a memory map) would compile a second kernel signature
     if finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
@@ -93,6 +95,8 @@ def as_mask(value, name, shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}; got shape {arr.shape}")
     if arr.dtype == np.bool_:
         return np.ascontiguousarray(arr, dtype=np.uint8)
+    if arr.dtype == np.uint8 and not arr.flags.writeable:
+        arr = arr.copy()
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be a boolean array; got {_describe(arr)}")
     if not np.isin(arr, (0, 1)).all():

@@ -132,3 +132,16 @@ def test_at_most_two_compiled_signatures(lstm_problem):
             for arg in sig:
                 if hasattr(arg, "layout"):
                     assert arg.layout == "C"
+
+
+def test_read_only_input_compiles_no_new_signature():
+    """Memory-mapped (read-only) weights and inputs are copied, not compiled for."""
+    x, W, U, b = make_problem("lstm", True, 2, 3, 4, 5)
+    for a in (x, W, U, b):
+        a.setflags(write=False)
+    before = len(lstm.lstm_forward.signatures)
+    out, _, tape = rnn_forward(x, W, U, b)
+    rnn_backward(tape, d_outputs=np.ones_like(out))
+    assert len(lstm.lstm_forward.signatures) <= max(before, 2)
+    for sig in lstm.lstm_forward.signatures:
+        assert all(not getattr(arg, "readonly", False) for arg in sig)
