@@ -8,9 +8,13 @@ import sys
 import time
 
 
+def _number(v):
+    return f"{v:.3e}" if v != 0 and abs(v) < 1e-3 else f"{v:.4f}"
+
+
 def format_logs(values):
     """'loss: 0.1234 - accuracy: 0.9000' from a dict of floats."""
-    return " - ".join(f"{k}: {v:.4f}" for k, v in values.items())
+    return " - ".join(f"{k}: {_number(v)}" for k, v in values.items())
 
 
 class ProgressBar:
@@ -23,10 +27,13 @@ class ProgressBar:
     verbose : {1, 2}
         1 draws a live bar, 2 writes one summary line when finished.
     stream : file-like, default=sys.stdout
+    unit : str, default='step'
+        What one step is, for the time per step.
     """
 
-    def __init__(self, target, verbose=1, width=30, stream=None):
+    def __init__(self, target, verbose=1, width=30, stream=None, unit="step"):
         self.target = int(target)
+        self.unit = unit
         self.verbose = verbose
         self.width = width
         self.stream = stream or sys.stdout
@@ -37,7 +44,7 @@ class ProgressBar:
     def _timing(self, step):
         elapsed = time.perf_counter() - self.start
         per_step = elapsed / max(step, 1)
-        unit = f"{per_step * 1e3:.0f}ms/step" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/step"
+        unit = f"{per_step * 1e3:.0f}ms/{self.unit}" if per_step >= 1e-3 else f"{per_step * 1e6:.0f}us/{self.unit}"
         return elapsed, unit
 
     def _line(self, step, values):

@@ -74,7 +74,7 @@ class _Monitor(Callback):
         self.no_improvement = 0
         self.epochs = 0
         self.stopped = False
-        self.bar = ProgressBar(total_epochs, 1, stream=sys.stdout) if est.verbose else None
+        self.bar = ProgressBar(total_epochs, 1, stream=sys.stdout, unit="epoch") if est.verbose else None
 
     def on_epoch_end(self, epoch, logs=None):
         est, loss = self.est, float(logs["loss"])

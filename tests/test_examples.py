@@ -1,6 +1,7 @@
 """Every example runs in a short smoke mode."""
 
 import numpy as np
+import pytest
 
 from examples import train_lstm_generated
 
@@ -51,3 +52,38 @@ def test_tutorial_char_lm_loss_falls_and_generates():
     bits, samples = tutorial_char_lm.main(n_chars_text=10_000, epochs=2, gen_length=20, verbose=0)
     assert len(bits) == 2 and bits[1] < bits[0]
     assert set(samples) == {0, 0.5, 1.0} and all(len(s) == 20 for s in samples.values())
+
+
+# The main-job examples (smoke mode: fewer epochs, less data).
+
+
+def test_forecast_sunspots_runs():
+    from examples import forecast_sunspots
+
+    rnn_rmse, ar_rmse = forecast_sunspots.main(max_iter=3, verbose=False)
+    assert np.isfinite(rnn_rmse) and 10 < ar_rmse < 40
+
+
+def test_gunpoint_grid_search_runs():
+    from examples import gunpoint_grid_search
+
+    best, accuracy, baseline = gunpoint_grid_search.main(max_iter=2, cells=("gru",), sizes=((4,), (8,)), verbose=False)
+    assert best["cell"] == "gru" and 0 <= accuracy <= 1 and baseline == pytest.approx(0.913, abs=0.001)
+
+
+def test_variable_length_sequences_are_exact():
+    from examples import variable_length_sequences
+
+    accuracy, difference = variable_length_sequences.main(n_train=60, max_iter=3, verbose=False)
+    assert 0 <= accuracy <= 1 and difference < 1e-12
+
+
+def test_text_generation_runs_and_the_trigram_baseline_is_a_distribution():
+    from examples import text_generation
+
+    model = text_generation.TrigramModel(3).fit(np.array([0, 1, 2] * 50), np.array([0, 1, 2, 0, 1]))
+    l3, l2, l1, l0 = model.weights
+    assert l3 + l2 + l1 + l0 == pytest.approx(1.0)
+    assert model.bits_per_char(np.array([0, 1, 2, 0, 1, 2])) < 0.6  # a predictable sequence costs few bits
+    bits, baseline, samples = text_generation.main(n_chars=20_000, epochs=1, units=16, sample_length=10, verbose=False)
+    assert np.isfinite(bits) and np.isfinite(baseline) and all(len(s) == 10 for s in samples.values())
