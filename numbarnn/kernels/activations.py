@@ -10,11 +10,20 @@ The derivative of each activation is written as a function of its *output*
     relu          y = max(x, 0)                  dy/dx = 1 where y > 0, else 0
 
 ``hard_sigmoid`` is defined as Keras 3 defines it (``relu6(x + 3) / 6``).
+
+Precision. In float64 kernels ``tanh`` and ``sigmoid`` are libm's. In float32
+kernels they are a rational approximation of tanh (odd degree-13 numerator,
+degree-6 denominator in x**2, on x clamped to +-7.905, the form Eigen uses for
+float tanh), evaluated in float64 and accurate to about 1e-7: plain arithmetic
+that the compiler vectorises, where a libm call per element would not be
+(Numba's SVML path needs an SVML-patched llvmlite, which pip's is not).
+``sigmoid(x) = (1 + tanh(x / 2)) / 2``.
 """
 
 import math
 
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 LINEAR = 0
 TANH = 1
@@ -32,14 +41,54 @@ CODES = {
 }
 
 
+# Coefficients of tanh(x) ~ x * P(x**2) / Q(x**2) on [-7.905, 7.905] (float32 accuracy).
+_TANH_CLAMP = 7.90531110763549805
+_P13, _P11, _P9 = -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11
+_P7, _P5, _P3, _P1 = 5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03
+_Q6, _Q4, _Q2, _Q0 = 1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03
+
+
+@njit(inline="always")
+def _tanh_rational(x):
+    x = min(max(float(x), -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    p = ((((((_P13 * x2 + _P11) * x2 + _P9) * x2 + _P7) * x2 + _P5) * x2 + _P3) * x2 + _P1) * x
+    q = ((_Q6 * x2 + _Q4) * x2 + _Q2) * x2 + _Q0
+    return p / q
+
+
+def fast_tanh(x):
+    """tanh: libm's for float64, the vectorisable rational approximation for float32."""
+    return math.tanh(x)
+
+
+def fast_sigmoid(x):
+    """Logistic sigmoid: exact for float64, through the float32 tanh approximation for float32."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@overload(fast_tanh, inline="always")
+def _fast_tanh_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: _tanh_rational(x)
+    return lambda x: math.tanh(x)
+
+
+@overload(fast_sigmoid, inline="always")
+def _fast_sigmoid_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: 0.5 + 0.5 * _tanh_rational(0.5 * x)
+    # exp(-x) overflows to inf for very negative x, giving exactly 0: no NaN.
+    return lambda x: 1.0 / (1.0 + math.exp(-x))
+
+
 @njit(inline="always")
 def activate(code, x):
     """Apply activation ``code`` to the scalar ``x``."""
     if code == TANH:
-        return math.tanh(x)
+        return fast_tanh(x)
     if code == SIGMOID:
-        # exp(-x) overflows to inf for very negative x, giving exactly 0: no NaN.
-        return 1.0 / (1.0 + math.exp(-x))
+        return fast_sigmoid(x)
     if code == HARD_SIGMOID:
         return min(max((x + 3.0) / 6.0, 0.0), 1.0)
     if code == RELU:
@@ -59,3 +108,52 @@ def derivative(code, y):
     if code == RELU:
         return 1.0 if y > 0.0 else 0.0
     return 1.0
+
+
+# Block forms: one loop per activation code, with the branch outside the loop, so
+# the compiler vectorises each loop (a per-element branch or libm call stops it).
+
+
+@njit(inline="always")
+def activate_block(code, v, j0, j1):
+    """v[j] = f(v[j]) for j in [j0, j1)."""
+    if code == SIGMOID:
+        for j in range(j0, j1):
+            v[j] = fast_sigmoid(v[j])
+    elif code == TANH:
+        for j in range(j0, j1):
+            v[j] = fast_tanh(v[j])
+    elif code == RELU:
+        for j in range(j0, j1):
+            v[j] = max(v[j], 0.0)
+    elif code == HARD_SIGMOID:
+        for j in range(j0, j1):
+            v[j] = min(max((v[j] + 3.0) / 6.0, 0.0), 1.0)
+
+
+@njit(inline="always")
+def activate_copy(code, x, out):
+    """out[j] = f(x[j]) for every j of ``out``."""
+    for j in range(out.shape[0]):
+        out[j] = x[j]
+    activate_block(code, out, 0, out.shape[0])
+
+
+@njit(inline="always")
+def derivative_block(code, y, out, j0, j1):
+    """out[j] = f'(x) written through the output y[j], for j in [j0, j1)."""
+    if code == SIGMOID:
+        for j in range(j0, j1):
+            out[j] = y[j] * (1.0 - y[j])
+    elif code == TANH:
+        for j in range(j0, j1):
+            out[j] = 1.0 - y[j] * y[j]
+    elif code == RELU:
+        for j in range(j0, j1):
+            out[j] = 1.0 if y[j] > 0.0 else 0.0
+    elif code == HARD_SIGMOID:
+        for j in range(j0, j1):
+            out[j] = 1.0 / 6.0 if 0.0 < y[j] < 1.0 else 0.0
+    else:
+        for j in range(j0, j1):
+            out[j] = 1.0

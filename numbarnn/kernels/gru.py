@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate, derivative
+from .activations import activate_block, derivative
 from .linalg import matmul_into
 from .rows import add_output_grad, is_valid, load_rows, recurrent_input
 
@@ -74,6 +74,8 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
     zb = np.empty((nb, H), zx.dtype)
     rhd = np.empty((nb, H), zx.dtype)
     rh = np.empty((nb, H), zx.dtype)
+    grow = np.empty(3 * H, zx.dtype)  # one row's gates when they are not kept
+    urow = np.empty(H, zx.dtype)
     load_rows(h0, b0, h)
     for t in range(n_steps):
         # hd may be h itself: it is read (product, r * hd) before h is updated.
@@ -91,26 +93,28 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
                 continue
             zxr = zx[t, b]
             zrr = zr[bi]
-            for k in range(H):
-                if reset_after:
-                    z = activate(ract, zxr[k] + zrr[k] + brec[k])
-                    r = activate(ract, zxr[H + k] + zrr[H + k] + brec[H + k])
+            g3 = gates[t, b] if keep else grow
+            if reset_after:
+                for j in range(2 * H):
+                    g3[j] = zxr[j] + zrr[j] + brec[j]
+                activate_block(ract, g3, 0, 2 * H)
+                ur = us[t, b] if keep else urow
+                for k in range(H):
                     uk = zrr[2 * H + k] + brec[2 * H + k]
-                    hh = activate(act, zxr[2 * H + k] + r * uk)
-                    h[bi, k] = z * h[bi, k] + (1.0 - z) * hh
-                    if keep:
-                        gates[t, b, k] = z
-                        gates[t, b, H + k] = r
-                        gates[t, b, 2 * H + k] = hh
-                        us[t, b, k] = uk
-                else:
-                    z = activate(ract, zxr[k] + zrr[k])
-                    r = activate(ract, zxr[H + k] + zrr[H + k])
-                    zb[bi, k] = z
-                    rhd[bi, k] = r * hd[bi, k]
-                    if keep:
-                        gates[t, b, k] = z
-                        gates[t, b, H + k] = r
+                    ur[k] = uk
+                    g3[2 * H + k] = zxr[2 * H + k] + g3[H + k] * uk
+                activate_block(act, g3, 2 * H, 3 * H)
+                hr = h[bi]
+                for k in range(H):
+                    z = g3[k]
+                    hr[k] = z * hr[k] + (1.0 - z) * g3[2 * H + k]
+            else:
+                for j in range(2 * H):
+                    g3[j] = zxr[j] + zrr[j]
+                activate_block(ract, g3, 0, 2 * H)
+                for k in range(H):
+                    zb[bi, k] = g3[k]
+                    rhd[bi, k] = g3[H + k] * hd[bi, k]
         if not reset_after:
             matmul_into(rhd, uh, rh)
             for bi in range(nb):
@@ -118,12 +122,14 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
                 if not is_valid(mask, t, b):
                     continue
                 zxr = zx[t, b]
+                g3 = gates[t, b] if keep else grow
+                for k in range(H):
+                    g3[2 * H + k] = zxr[2 * H + k] + rh[bi, k]
+                activate_block(act, g3, 2 * H, 3 * H)
+                hr = h[bi]
                 for k in range(H):
                     z = zb[bi, k]
-                    hh = activate(act, zxr[2 * H + k] + rh[bi, k])
-                    h[bi, k] = z * h[bi, k] + (1.0 - z) * hh
-                    if keep:
-                        gates[t, b, 2 * H + k] = hh
+                    hr[k] = z * hr[k] + (1.0 - z) * g3[2 * H + k]
         if keep_h:
             for bi in range(nb):
                 hs[t, b0 + bi, :] = h[bi]

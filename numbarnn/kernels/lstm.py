@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate, derivative
+from .activations import activate_block, activate_copy, derivative_block
 from .linalg import matmul_into
 from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
 
@@ -68,6 +68,8 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
     c = np.empty((nb, H), zx.dtype)
     hd = np.empty((nb, H), zx.dtype)
     zr = np.empty((nb, 4 * H), zx.dtype)
+    grow = np.empty(4 * H, zx.dtype)  # one row's gates when they are not kept
+    ac = np.empty(H, zx.dtype)
     load_rows(h0, b0, h)
     load_rows(c0, b0, c)
     for t in range(n_steps):
@@ -80,19 +82,19 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
             else:
                 zxr = zx[t, b]
                 zrr = zr[bi]
+                g4 = gates[t, b] if keep else grow
+                for j in range(4 * H):
+                    g4[j] = zxr[j] + zrr[j]
+                activate_block(ract, g4, 0, 2 * H)
+                activate_block(act, g4, 2 * H, 3 * H)
+                activate_block(ract, g4, 3 * H, 4 * H)
+                cr = c[bi]
                 for k in range(H):
-                    ig = activate(ract, zxr[k] + zrr[k])
-                    fg = activate(ract, zxr[H + k] + zrr[H + k])
-                    gg = activate(act, zxr[2 * H + k] + zrr[2 * H + k])
-                    og = activate(ract, zxr[3 * H + k] + zrr[3 * H + k])
-                    cn = fg * c[bi, k] + ig * gg
-                    c[bi, k] = cn
-                    h[bi, k] = og * activate(act, cn)
-                    if keep:
-                        gates[t, b, k] = ig
-                        gates[t, b, H + k] = fg
-                        gates[t, b, 2 * H + k] = gg
-                        gates[t, b, 3 * H + k] = og
+                    cr[k] = g4[H + k] * cr[k] + g4[k] * g4[2 * H + k]
+                activate_copy(act, cr, ac)
+                hr = h[bi]
+                for k in range(H):
+                    hr[k] = g4[3 * H + k] * ac[k]
             if keep_h:
                 hs[t, b, :] = h[bi]
             if keep:
@@ -136,6 +138,9 @@ def lstm_backward(
     dc = np.empty((nb, H), cs.dtype)
     dzb = np.empty((nb, 4 * H), cs.dtype)
     dhd = np.empty((nb, H), cs.dtype)
+    ac = np.empty(H, cs.dtype)  # act(c_t) of one row
+    dac = np.empty(H, cs.dtype)
+    dg = np.empty(4 * H, cs.dtype)  # gate derivatives of one row
     load_rows(dh_last, b0, dh)
     load_rows(dc_last, b0, dc)
     for t in range(n_steps - 1, -1, -1):
@@ -147,19 +152,23 @@ def lstm_backward(
                 dzb[bi, :] = 0.0
                 continue
             g4 = gates[t, b]
+            activate_copy(act, cs[t, b], ac)
+            derivative_block(act, ac, dac, 0, H)
+            derivative_block(ract, g4, dg, 0, 2 * H)
+            derivative_block(act, g4, dg, 2 * H, 3 * H)
+            derivative_block(ract, g4, dg, 3 * H, 4 * H)
             for k in range(H):
                 ig = g4[k]
                 fg = g4[H + k]
                 gg = g4[2 * H + k]
                 og = g4[3 * H + k]
                 cp = cs[t - 1, b, k] if t > 0 else c0[b, k]
-                ac = activate(act, cs[t, b, k])
                 dhk = dh[bi, k]
-                dck = dc[bi, k] + dhk * og * derivative(act, ac)
-                dzb[bi, k] = dck * gg * derivative(ract, ig)
-                dzb[bi, H + k] = dck * cp * derivative(ract, fg)
-                dzb[bi, 2 * H + k] = dck * ig * derivative(act, gg)
-                dzb[bi, 3 * H + k] = dhk * ac * derivative(ract, og)
+                dck = dc[bi, k] + dhk * og * dac[k]
+                dzb[bi, k] = dck * gg * dg[k]
+                dzb[bi, H + k] = dck * cp * dg[H + k]
+                dzb[bi, 2 * H + k] = dck * ig * dg[2 * H + k]
+                dzb[bi, 3 * H + k] = dhk * ac[k] * dg[3 * H + k]
                 dc[bi, k] = dck * fg
         for bi in range(nb):
             dz[t, b0 + bi, :] = dzb[bi]

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate, derivative
+from .activations import activate_block, derivative
 from .linalg import matmul_into
 from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
 
@@ -52,8 +52,10 @@ def simple_forward(zx, u, h0, mask, rmask, act, b0, b1, hs, h_last):
             b = b0 + bi
             if is_valid(mask, t, b):
                 zxr = zx[t, b]
+                hr = h[bi]
                 for k in range(H):
-                    h[bi, k] = activate(act, zxr[k] + zr[bi, k])
+                    hr[k] = zxr[k] + zr[bi, k]
+                activate_block(act, hr, 0, H)
             if keep_h:
                 hs[t, b, :] = h[bi]
     h_last[b0:b1] = h
