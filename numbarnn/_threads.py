@@ -160,7 +160,7 @@ def blas_single_thread():
                 _blas_saved = []
 
 
-def split_rows(n_rows, work_per_row, n_threads=None, min_work=2_000_000, min_rows=4):
+def split_rows(n_rows, work_per_row, n_threads=None, min_work=20_000_000, min_rows=4):
     """Split ``range(n_rows)`` into contiguous chunks, one per thread.
 
     Work below ``min_work`` multiply-adds in total, or chunks smaller than

@@ -12,7 +12,7 @@ from numbarnn import _threads, rnn_backward, rnn_forward
 from .conftest import VARIANTS, make_problem
 
 # Big enough that the batch is split across two threads.
-B, T, F, H = 48, 12, 6, 48
+B, T, F, H = 48, 12, 6, 96  # enough work to be split across two threads
 
 
 def train_pass(cell="lstm", reset_after=True, seed=0, dtype="float32"):
