@@ -12,7 +12,7 @@ the probability of a character given the two before it, interpolated with the
 text). Both are scored in bits per character on the held-out text; the script
 then prints samples at temperatures 0.5 and 1.0.
 
-Run it as it is (about five minutes on two cores)::
+Run it as it is (about four minutes on two cores)::
 
     python examples/text_generation.py
 """
@@ -95,7 +95,7 @@ def sample(model, seed_codes, length, temperature, rng):
     return codes[len(seed_codes) :]
 
 
-def main(n_chars=1_000_000, epochs=6, units=128, sample_length=300, verbose=True):
+def main(n_chars=1_000_000, epochs=10, units=128, sample_length=300, verbose=True):
     """Train; return (model bits/char, 3-gram bits/char, {temperature: sample})."""
     set_random_seed(0)
     text = load_text()[:n_chars]

@@ -19,3 +19,34 @@ def engine_problem(cell, dtype, B, T, F, H, seed=0):
     for a in (x, W, U, b):
         a.setflags(write=False)
     return x, W, U, b
+
+
+# (B, T, F, hidden layer sizes, head units, head activation, loss) of issue-level shapes.
+MODEL_SHAPES = {
+    "S1": (32, 10, 1, (64,), 1, None, "mse"),
+    "S2": (128, 40, 60, (128,), 60, "softmax", "categorical_crossentropy"),
+    "S3": (64, 100, 8, (128,), 1, None, "mse"),
+    "S5": (64, 8, 16, (32, 32), 1, "sigmoid", "binary_crossentropy"),
+}
+
+
+def model_problem(cell, dtype, shape, seed=0):
+    """A compiled Sequential for ``shape`` and one batch (x, y) for it."""
+    import numbarnn
+
+    B, T, F, sizes, out, act, loss = MODEL_SHAPES[shape]
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(B, T, F)).astype(dtype)
+    if loss == "categorical_crossentropy":
+        y = np.eye(out, dtype=dtype)[rng.integers(0, out, B)]
+    elif loss == "binary_crossentropy":
+        y = (rng.random((B, 1)) < 0.5).astype(dtype)
+    else:
+        y = rng.normal(size=(B, out)).astype(dtype)
+    numbarnn.utils.set_random_seed(seed)
+    layer = {"lstm": numbarnn.LSTM, "gru": numbarnn.GRU, "simple": numbarnn.SimpleRNN}[cell]
+    layers = [layer(h, return_sequences=i < len(sizes) - 1, dtype=dtype, **({"input_shape": (T, F)} if i == 0 else {}))
+              for i, h in enumerate(sizes)]  # fmt: skip
+    model = numbarnn.Sequential(layers + [numbarnn.Dense(out, activation=act, dtype=dtype)])
+    model.compile(optimizer="adam", loss=loss)
+    return model, x, y

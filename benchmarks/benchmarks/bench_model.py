@@ -1,0 +1,39 @@
+"""Model-level speed and memory: one training step (forward, backward, Adam) and predict."""
+
+from .common import MODEL_SHAPES, model_problem
+
+
+class TrainStep:
+    params = (["lstm", "gru", "simple"], ["float32", "float64"], list(MODEL_SHAPES))
+    param_names = ["cell", "dtype", "shape"]
+
+    def setup(self, cell, dtype, shape):
+        self.model, self.x, self.y = model_problem(cell, dtype, shape)
+        self.model.train_on_batch(self.x, self.y)  # compile outside timing
+        self.model.predict_on_batch(self.x)
+
+    def time_train_step(self, cell, dtype, shape):
+        self.model.train_on_batch(self.x, self.y)
+
+    def time_predict(self, cell, dtype, shape):
+        self.model.predict_on_batch(self.x)
+
+    def peakmem_train_step(self, cell, dtype, shape):
+        self.model.train_on_batch(self.x, self.y)
+
+
+class TutorialScore:
+    """Quality beside speed: the sum-of-a-sequence tutorial's MSE after 30 epochs."""
+
+    timeout = 300
+
+    def track_sequence_sum_mse(self):
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+        from examples import tutorial_sequence_sum
+
+        return tutorial_sequence_sum.main(epochs=30, verbose=0)[1]
+
+    track_sequence_sum_mse.unit = "MSE"
