@@ -128,8 +128,7 @@ def _blas_description():
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not libs:
         return "no BLAS found by threadpoolctl"
-    info = libs[0]
-    return f"{info.get('internal_api')} {info.get('version')} ({info.get('architecture')} kernels)"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')} kernels)" for i in libs)
 
 
 def _plot(path, airline, gunpoint):
