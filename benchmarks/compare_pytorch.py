@@ -29,19 +29,11 @@ import time
 
 import numpy as np
 
-# name: (B, T, F, H list, head units, head activation, loss)
-SHAPES = {
-    "S1": (32, 10, 1, [64], 1, None, "mse"),
-    "S2": (128, 40, 60, [128], 60, "softmax", "cce"),
-    "S3": (64, 100, 8, [128], 1, None, "mse"),
-    "S4": (256, 50, 64, [512], 1, None, "mse"),
-    "S5": (64, 8, 16, [32, 32], 1, "sigmoid", "bce"),
-    "L1": (1, 100, 8, [64], 1, None, "mse"),
-    "L2": (1024, 50, 8, [128], 1, None, "mse"),
-}
+from benchmarks.common import MODEL_SHAPES as SHAPES  # benchmarks/benchmarks/common.py, shared with asv
+from benchmarks.common import GATES, model_data, model_problem
+
 TRAIN_SHAPES = ("S1", "S2", "S3", "S4", "S5")
 INFER_SHAPES = ("S1", "S2", "S3", "S4", "S5", "L1", "L2")
-GATES = {"lstm": 4, "gru": 3}
 
 
 def flops(cell, shape, train):
@@ -55,36 +47,11 @@ def flops(cell, shape, train):
     return 3 * total if train else total
 
 
-def data(shape, dtype, seed=0):
-    B, T, F, _, out, _, loss = SHAPES[shape]
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(B, T, F)).astype(dtype)
-    if loss == "cce":
-        y = np.eye(out, dtype=dtype)[rng.integers(0, out, B)]
-    elif loss == "bce":
-        y = (rng.random((B, 1)) < 0.5).astype(dtype)
-    else:
-        y = rng.normal(size=(B, out)).astype(dtype)
-    return x, y
-
-
 # -- numbarnn -------------------------------------------------------------------------
 
 
 def numbarnn_model(cell, shape, dtype):
-    import numbarnn
-
-    B, T, F, hs, out, act, loss = SHAPES[shape]
-    layers = []
-    for i, H in enumerate(hs):
-        cls = numbarnn.LSTM if cell == "lstm" else numbarnn.GRU
-        kw = {"input_shape": (T, F)} if i == 0 else {}
-        layers.append(cls(H, return_sequences=i < len(hs) - 1, dtype=dtype, **kw))
-    layers.append(numbarnn.Dense(out, activation=act, dtype=dtype))
-    model = numbarnn.Sequential(layers)
-    loss_name = {"mse": "mse", "cce": "categorical_crossentropy", "bce": "binary_crossentropy"}[loss]
-    model.compile(optimizer="adam", loss=loss_name)
-    x, y = data(shape, dtype)
+    model, x, y = model_problem(cell, dtype, shape)
 
     def train():
         model.train_on_batch(x, y)
@@ -114,7 +81,7 @@ def torch_model(cell, shape, dtype):
     for p in params:
         p.data = p.data.to(tdtype)
     opt = torch.optim.Adam(params, lr=1e-3)
-    x_np, y_np = data(shape, dtype)
+    x_np, y_np = model_data(shape, dtype)
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
 
     def forward():
@@ -129,7 +96,7 @@ def torch_model(cell, shape, dtype):
         z = forward()
         if loss == "mse":
             value = torch.nn.functional.mse_loss(z, y)
-        elif loss == "cce":
+        elif loss == "categorical_crossentropy":
             value = torch.nn.functional.cross_entropy(z, y.argmax(dim=1))
         else:
             value = torch.nn.functional.binary_cross_entropy_with_logits(z, y)

@@ -12,7 +12,6 @@ Run it as it is::
 import time
 import warnings
 
-import numpy as np
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from numbarnn import RNNClassifier

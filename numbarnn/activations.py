@@ -75,15 +75,17 @@ ACTIVATIONS = {
 }
 
 
-def get(name):
+def get(name, what="activation", choices=ACTIVATIONS):
     """Return the canonical activation name for ``name`` (None means 'linear').
 
-    Raises ValueError for an unknown name, TypeError for a non-string.
+    ``choices`` narrows the accepted names (the recurrent kernels take fewer);
+    ``what`` names the argument in errors. Raises ValueError for an unknown
+    name, TypeError for a non-string.
     """
     if name is None:
         return "linear"
     if not isinstance(name, str):
-        raise TypeError(f"activation must be a name such as 'relu' or None; got {type(name).__name__}")
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or None; got {name!r}")
+        raise TypeError(f"{what} must be a name such as 'tanh' or None; got {type(name).__name__}")
+    if name not in choices:
+        raise ValueError(f"{what} must be one of {sorted(choices)} or None; got {name!r}")
     return name

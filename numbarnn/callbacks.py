@@ -305,8 +305,16 @@ class LambdaCallback(Callback):
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
                  on_train_batch_begin=None, on_train_batch_end=None):  # fmt: skip
         super().__init__()
-        for name, fn in locals().items():
-            if name.startswith("on_") and fn is not None:
+        hooks = {
+            "on_epoch_begin": on_epoch_begin,
+            "on_epoch_end": on_epoch_end,
+            "on_train_begin": on_train_begin,
+            "on_train_end": on_train_end,
+            "on_train_batch_begin": on_train_batch_begin,
+            "on_train_batch_end": on_train_batch_end,
+        }
+        for name, fn in hooks.items():
+            if fn is not None:
                 setattr(self, name, fn)
 
 

@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import initializers, optimizers, regularizers
@@ -195,7 +195,10 @@ class _BaseRNN(BaseEstimator):
 
     # -- input ----------------------------------------------------------------
     def _check_X(self, X, reset):
-        """Return (X3 (samples, steps, features), mask or None); set n_features_in_ when ``reset``."""
+        """Return (X3 (samples, steps, features), mask or None, kind); set n_features_in_ when ``reset``.
+
+        ``kind`` is '2d', '3d' or 'ragged' (a list of sequences of different lengths).
+        """
         dtype = np.dtype(self.dtype)
         if X is None:
             raise ValueError(f"{type(self).__name__} needs X; got None")
@@ -235,7 +238,7 @@ class _BaseRNN(BaseEstimator):
                 f"X has {X3.shape[2]} features per step, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features per step as input"
             )
-        return np.ascontiguousarray(X3), mask
+        return np.ascontiguousarray(X3), mask, kind
 
     def _check_sample_weight(self, sample_weight, n):
         if sample_weight is None:
@@ -336,8 +339,8 @@ class _BaseRNN(BaseEstimator):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         continuing = (incremental or self.warm_start) and hasattr(self, "model_")
-        ragged = not sp.issparse(X) and is_ragged(X)
-        X3, mask = self._check_X(X, reset=not continuing)
+        X3, mask, kind = self._check_X(X, reset=not continuing)
+        ragged = kind == "ragged"
         lengths = mask.sum(axis=1) if mask is not None else None
         y_enc, n_outputs, activation, loss = self._encode_targets(y, X3, lengths, ragged, continuing, classes)
         n = X3.shape[0]
@@ -419,7 +422,7 @@ class _BaseRNN(BaseEstimator):
 
     def _raw_predict(self, X):
         check_is_fitted(self, "model_")
-        X3, mask = self._check_X(X, reset=False)
+        X3, mask, _ = self._check_X(X, reset=False)
         return self.model_.predict(X3, batch_size=256, verbose=0, mask=mask), mask
 
     def _score_encoded(self, model, X, mask, y):
@@ -676,9 +679,9 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     def _add_class_weight(self, sw, y_enc, n):
         if self.class_weight is None:
             return sw
-        labels = y_enc.reshape(n, -1)[:, 0].astype(np.int64) if self.output == "last" else None
-        if labels is None:
+        if self.output != "last":
             raise ValueError("class_weight is supported with output='last' only; use sample_weight per sequence")
+        labels = y_enc.reshape(n, -1)[:, 0].astype(np.int64)
         if isinstance(self.class_weight, str):
             if self.class_weight != "balanced":
                 raise ValueError(f"class_weight must be 'balanced', a dict or None; got {self.class_weight!r}")

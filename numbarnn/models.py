@@ -22,7 +22,7 @@ from ._serialization import serialize
 from ._validation import is_integer
 from .layers import InputLayer, Layer, deserialize
 from .layers import serialize as serialize_layer
-from .layers.base import unique_name
+from .layers.base import checked_weights, unique_name
 
 __all__ = ["Sequential"]
 
@@ -211,21 +211,10 @@ class Sequential:
     def set_weights(self, weights):
         """Set every layer's weights from a list in Keras's order; checks all shapes before changing any."""
         self._require_built("set_weights")
-        weights = list(weights)
         current = self.weights
-        if len(weights) != len(current):
-            raise ValueError(f"the model has {len(current)} weight arrays; got {len(weights)}")
-        for i, (w, new) in enumerate(zip(current, weights)):
-            arr = np.asarray(new)
-            if arr.shape != w.shape:
-                raise ValueError(f"weight array {i} must have shape {w.shape}; got shape {arr.shape}")
-            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
-                raise ValueError(f"weight array {i} must hold finite numbers")
-        k = 0
-        for layer in self._layers:
-            n = len(layer.weights)
-            layer.set_weights(weights[k : k + n])
-            k += n
+        names = [f"{layer.name}/{n}" for layer in self._layers for n in layer._weight_names]
+        for w, arr in zip(current, checked_weights(f"model {self.name!r}", names, current, weights)):
+            w[...] = arr
 
     def count_params(self):
         """Total number of weight values."""
@@ -297,12 +286,12 @@ class Sequential:
         if self._metrics is None or self._metrics_key != key:
             self._metrics = [metrics_module.get(m, n_outputs=pred_shape[-1], sparse_targets=sparse)
                              for m in self._metric_specs]  # fmt: skip
-            self._metrics_key, self._sparse_metrics = key, sparse
+            self._metrics_key = key
         return self._metrics
 
     def _metric_target(self, yb, pred):
         y = self.loss.dense_target(yb, pred)
-        if self._sparse_metrics and not self.loss.sparse:
+        if self._metrics_key[1] and not self.loss.sparse:  # sparse targets, dense loss
             idx = np.asarray(y).reshape(pred.shape[:-1]).astype(np.intp)
             y = losses_module.one_hot(idx, pred.shape[-1], pred.dtype)
         return y
@@ -392,19 +381,13 @@ class Sequential:
                 f"{arr.shape[0] if arr.ndim else 'a scalar'}"
             )
         pred_shape = (x.shape[0],) + self._output_shape(x.shape[1:])
-        out_dtype = self._output_dtype()
+        out_dtype = self._layers[-1].dtype
         try:
             checked = self.loss.check_target(arr, pred_shape, out_dtype)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{name}: {exc}") from None
         self._resolve_metrics(arr.shape, pred_shape)
         return checked
-
-    def _output_dtype(self):
-        for layer in reversed(self._layers):
-            if layer.weights or not isinstance(layer, InputLayer):
-                return layer.dtype
-        return np.dtype("float32")
 
     def _prepare_weights(self, sample_weight, n, name="sample_weight"):
         if sample_weight is None:
@@ -576,9 +559,6 @@ class Sequential:
         cbs = [history] + ([callbacks_module.ProgbarLogger(verbose)] if verbose else []) + user_callbacks
         cbl = callbacks_module.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         rng = self._generator if self._generator is not None else child_rng()
-        trainable = self._trainable()
-        if not self.optimizer.built or self.optimizer._n_variables != len(trainable):
-            self.optimizer.build(trainable)
         self.stop_training = False
         snapshot = self._snapshot()
         epoch = initial_epoch
@@ -753,9 +733,6 @@ class Sequential:
             if not was_built:
                 self._unbuild()
             raise
-        trainable = self._trainable()
-        if not self.optimizer.built or self.optimizer._n_variables != len(trainable):
-            self.optimizer.build(trainable)
         snapshot = self._snapshot()
         for m in self._metrics:
             m.reset()

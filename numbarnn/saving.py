@@ -11,7 +11,6 @@ import os
 import numpy as np
 
 from . import losses, optimizers
-from ._serialization import serialize
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights"]
 
@@ -85,8 +84,7 @@ def load_model(filepath, compile=True):
     model.set_weights(_numbered(data, "weight"))
     spec = config.get("compile")
     if compile and spec is not None:
-        metrics = [m if isinstance(m, str) else m for m in spec["metrics"]]
-        model.compile(optimizer=optimizers.get(spec["optimizer"]), loss=losses.get(spec["loss"]), metrics=metrics)
+        model.compile(optimizer=optimizers.get(spec["optimizer"]), loss=losses.get(spec["loss"]), metrics=spec["metrics"])
         state = _numbered(data, "optimizer")
         if state:
             model.optimizer.set_variables(state, model._trainable())
@@ -106,5 +104,3 @@ def load_weights(model, filepath):
     model._require_built("load_weights")
     model.set_weights(_numbered(_read(filepath), "weight"))
 
-
-del serialize

@@ -1,10 +1,10 @@
 """Model-level speed and memory: one training step (forward, backward, Adam) and predict."""
 
-from .common import MODEL_SHAPES, model_problem
+from .common import model_problem
 
 
 class TrainStep:
-    params = (["lstm", "gru", "simple"], ["float32", "float64"], list(MODEL_SHAPES))
+    params = (["lstm", "gru", "simple"], ["float32", "float64"], ["S1", "S2", "S3", "S5"])
     param_names = ["cell", "dtype", "shape"]
 
     def setup(self, cell, dtype, shape):

@@ -21,20 +21,21 @@ def engine_problem(cell, dtype, B, T, F, H, seed=0):
     return x, W, U, b
 
 
-# (B, T, F, hidden layer sizes, head units, head activation, loss) of issue-level shapes.
+# The performance issue's shapes: (B, T, F, hidden layer sizes, head units, head activation, loss).
 MODEL_SHAPES = {
     "S1": (32, 10, 1, (64,), 1, None, "mse"),
     "S2": (128, 40, 60, (128,), 60, "softmax", "categorical_crossentropy"),
     "S3": (64, 100, 8, (128,), 1, None, "mse"),
+    "S4": (256, 50, 64, (512,), 1, None, "mse"),
     "S5": (64, 8, 16, (32, 32), 1, "sigmoid", "binary_crossentropy"),
+    "L1": (1, 100, 8, (64,), 1, None, "mse"),
+    "L2": (1024, 50, 8, (128,), 1, None, "mse"),
 }
 
 
-def model_problem(cell, dtype, shape, seed=0):
-    """A compiled Sequential for ``shape`` and one batch (x, y) for it."""
-    import numbarnn
-
-    B, T, F, sizes, out, act, loss = MODEL_SHAPES[shape]
+def model_data(shape, dtype, seed=0):
+    """One batch (x, y) for ``shape``: normal inputs; one-hot, 0/1 or normal targets as the loss needs."""
+    B, T, F, _, out, _, loss = MODEL_SHAPES[shape]
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(B, T, F)).astype(dtype)
     if loss == "categorical_crossentropy":
@@ -43,6 +44,15 @@ def model_problem(cell, dtype, shape, seed=0):
         y = (rng.random((B, 1)) < 0.5).astype(dtype)
     else:
         y = rng.normal(size=(B, out)).astype(dtype)
+    return x, y
+
+
+def model_problem(cell, dtype, shape, seed=0):
+    """A compiled Sequential for ``shape`` (Adam, the shape's head and loss) and one batch (x, y) for it."""
+    import numbarnn
+
+    B, T, F, sizes, out, act, loss = MODEL_SHAPES[shape]
+    x, y = model_data(shape, dtype, seed)
     numbarnn.utils.set_random_seed(seed)
     layer = {"lstm": numbarnn.LSTM, "gru": numbarnn.GRU, "simple": numbarnn.SimpleRNN}[cell]
     layers = [layer(h, return_sequences=i < len(sizes) - 1, dtype=dtype, **({"input_shape": (T, F)} if i == 0 else {}))

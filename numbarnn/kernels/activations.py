@@ -1,4 +1,4 @@
-"""Scalar activation functions and their derivatives, selected by an integer code.
+"""Activation functions and their derivatives for the kernels, selected by an integer code.
 
 The derivative of each activation is written as a function of its *output*
 ``y = f(x)``, which is what the forward pass stores::
@@ -80,20 +80,6 @@ def _fast_sigmoid_impl(x):
         return lambda x: 0.5 + 0.5 * _tanh_rational(0.5 * x)
     # exp(-x) overflows to inf for very negative x, giving exactly 0: no NaN.
     return lambda x: 1.0 / (1.0 + math.exp(-x))
-
-
-@njit(inline="always")
-def activate(code, x):
-    """Apply activation ``code`` to the scalar ``x``."""
-    if code == TANH:
-        return fast_tanh(x)
-    if code == SIGMOID:
-        return fast_sigmoid(x)
-    if code == HARD_SIGMOID:
-        return min(max((x + 3.0) / 6.0, 0.0), 1.0)
-    if code == RELU:
-        return max(x, 0.0)
-    return x
 
 
 @njit(inline="always")

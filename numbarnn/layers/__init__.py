@@ -3,7 +3,7 @@
 from .base import Layer
 from .bidirectional import Bidirectional
 from .core import Activation, Dense, Dropout, Embedding, Flatten, Input, InputLayer, Masking, RepeatVector, TimeDistributed
-from .recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
+from .recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = [
     "Layer",

@@ -15,7 +15,7 @@ from .._config import DTYPES
 from .._serialization import serialize, snake_case
 from .._validation import is_integer
 
-__all__ = ["Layer", "check_units", "check_rate"]
+__all__ = ["Layer", "check_units", "check_rate", "checked_weights"]
 
 _NAME_COUNTS = {}
 
@@ -42,6 +42,28 @@ def check_rate(value, name):
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1); got {value!r}")
     return value
+
+
+def checked_weights(owner, names, current, weights):
+    """Check new weights against the live arrays they replace; return them as arrays.
+
+    Raises ValueError naming ``owner`` and the weight when the count, a shape or a
+    value (not a finite number) is wrong, before anything is changed.
+    """
+    weights = list(weights)
+    if len(weights) != len(current):
+        raise ValueError(
+            f"{owner} expects {len(current)} weight arrays ({', '.join(names) or 'none'}); got {len(weights)}"
+        )
+    checked = []
+    for name, w, new in zip(names, current, weights):
+        arr = np.asarray(new)
+        if arr.shape != w.shape:
+            raise ValueError(f"{owner}: weight {name!r} must have shape {w.shape}; got shape {arr.shape}")
+        if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
+            raise ValueError(f"{owner}: weight {name!r} must hold finite numbers")
+        checked.append(arr)
+    return checked
 
 
 def _check_shape(shape, name):
@@ -140,27 +162,13 @@ class Layer:
     def set_weights(self, weights):
         """Set the weights from a list of arrays in Keras's shapes and order.
 
-        Raises ValueError (and changes nothing) when the count or a shape is wrong.
+        Raises ValueError (and changes nothing) when the count, a shape or a value is wrong.
+        Wrappers (Bidirectional, TimeDistributed) use this too: their ``weights`` are
+        the wrapped layers' live arrays.
         """
         self._require_built("set_weights")
         current = self.weights
-        weights = list(weights)
-        if len(weights) != len(current):
-            raise ValueError(
-                f"layer {self.name!r} expects {len(current)} weight arrays "
-                f"({', '.join(self._weight_names) or 'none'}); got {len(weights)}"
-            )
-        checked = []
-        for name, w, new in zip(self._weight_names, current, weights):
-            arr = np.asarray(new)
-            if arr.shape != w.shape:
-                raise ValueError(
-                    f"layer {self.name!r}: weight {name!r} must have shape {w.shape}; got shape {arr.shape}"
-                )
-            if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
-                raise ValueError(f"layer {self.name!r}: weight {name!r} must hold finite numbers")
-            checked.append(arr)
-        for w, arr in zip(current, checked):
+        for w, arr in zip(current, checked_weights(f"layer {self.name!r}", self._weight_names, current, weights)):
             w[...] = arr
 
     def count_params(self):

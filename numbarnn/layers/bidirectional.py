@@ -79,23 +79,6 @@ class Bidirectional(Layer):
     def _weight_names(self, value):
         pass  # the names come from the wrapped layers
 
-    def set_weights(self, weights):
-        self._require_built("set_weights")
-        weights = list(weights)
-        n = len(self.forward_layer.weights)
-        if len(weights) != 2 * n:
-            raise ValueError(f"layer {self.name!r} expects {2 * n} weight arrays; got {len(weights)}")
-        # Check both halves before changing either.
-        for sub, part in ((self.forward_layer, weights[:n]), (self.backward_layer, weights[n:])):
-            for w, new in zip(sub.weights, part):
-                arr = np.asarray(new)
-                if arr.shape != w.shape:
-                    raise ValueError(f"layer {self.name!r}: a weight must have shape {w.shape}; got {arr.shape}")
-                if arr.dtype.kind not in "biuf" or not np.isfinite(arr).all():
-                    raise ValueError(f"layer {sub.name!r}: every weight must hold finite numbers")
-        self.forward_layer.set_weights(weights[:n])
-        self.backward_layer.set_weights(weights[n:])
-
     def regularization_penalty(self):
         return self.forward_layer.regularization_penalty() + self.backward_layer.regularization_penalty()
 

@@ -3,7 +3,6 @@
 import numpy as np
 
 from .. import activations, initializers, regularizers
-from .._validation import is_integer
 from .base import Layer, check_rate, check_units, initializer_config, regularizer_config, _check_shape
 
 __all__ = [
@@ -376,9 +375,6 @@ class TimeDistributed(Layer):
     @_weight_names.setter
     def _weight_names(self, value):
         pass  # the names are the inner layer's
-
-    def set_weights(self, weights):
-        self.layer.set_weights(weights)
 
     def regularization_penalty(self):
         return self.layer.regularization_penalty()

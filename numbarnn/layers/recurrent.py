@@ -18,22 +18,12 @@ Keras does; the mask passed on is reversed with them.
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import activations, initializers, regularizers
 from ..kernels.activations import CODES
 from ..recurrent import CELLS, rnn_backward, rnn_forward, rnn_inference
 from .base import Layer, check_rate, check_units, initializer_config, regularizer_config
 
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
-
-
-def _recurrent_activation(value, name):
-    if value is None:
-        return "linear"
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a name such as 'tanh'; got {type(value).__name__}")
-    if value not in CODES:
-        raise ValueError(f"{name} must be one of {sorted(CODES)} or None; got {value!r}")
-    return value
 
 
 def _flag(value, name):
@@ -72,8 +62,8 @@ class RecurrentLayer(Layer):
     ):
         super().__init__(**kwargs)
         self.units = check_units(units)
-        self.activation = _recurrent_activation(activation, "activation")
-        self.recurrent_activation = _recurrent_activation(recurrent_activation, "recurrent_activation")
+        self.activation = activations.get(activation, "activation", CODES)
+        self.recurrent_activation = activations.get(recurrent_activation, "recurrent_activation", CODES)
         self.use_bias = _flag(use_bias, "use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
