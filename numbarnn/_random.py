@@ -24,3 +24,27 @@ def child_rng(seed=None):
     if seed is None:
         seed = int(global_rng().integers(2**63))
     return np.random.default_rng(seed)
+
+
+class LazyGenerator:
+    """A ``numpy.random.Generator`` made by ``make()`` on first use.
+
+    A training step hands one to every layer; a model without dropout never
+    draws from it, and so never pays for seeding a generator.
+
+    Parameters
+    ----------
+    make : callable
+        Returns the generator; called at most once.
+    """
+
+    __slots__ = ("_make", "_rng")
+
+    def __init__(self, make):
+        self._make = make
+        self._rng = None
+
+    def __getattr__(self, name):
+        if self._rng is None:
+            self._rng = self._make()
+        return getattr(self._rng, name)

@@ -27,6 +27,7 @@ joblib sets in its workers), and the CPUs this process may run on.
 """
 
 import contextlib
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._validation import is_integer
+from .kernels.linalg import affine_into
 
 _lock = threading.Lock()
 _pool = None
@@ -52,6 +54,12 @@ def _default_num_threads():
                 continue
             if n >= 1:
                 return n
+    return _available_cpus()
+
+
+@functools.lru_cache(maxsize=1)
+def _available_cpus():
+    # Asked once per process (the cache is cleared in a forked child).
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -112,6 +120,7 @@ def _forget_pool_after_fork():
     _lock = threading.Lock()
     _blas = None
     _blas_users = 0
+    _available_cpus.cache_clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -246,4 +255,32 @@ def matmul(a, b, out=None):
     else:
         chunks = [(j, min(j + _COL_BLOCK, n)) for j in range(0, n, _COL_BLOCK)]
         run_chunks(lambda j0, j1: product(slice(None), slice(j0, j1)), chunks)
+    return out
+
+
+# Up to this many input features, a fused loop beats BLAS for x @ W + b (measured:
+# 15x at one feature, even at four; BLAS wins from eight on).
+_AFFINE_MAX_K = 4
+
+
+def affine(a, b, bias):
+    """Return ``a @ b + bias``, in row blocks on numbarnn's threads.
+
+    Parameters
+    ----------
+    a : ndarray of shape (m, k), C-contiguous
+    b : ndarray of shape (k, n), C-contiguous
+    bias : ndarray of shape (n,)
+
+    Returns
+    -------
+    out : ndarray of shape (m, n)
+    """
+    if a.shape[1] > _AFFINE_MAX_K:
+        out = matmul(a, b)
+        out += bias
+        return out
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    chunks = [(i, min(i + _ROW_BLOCK, a.shape[0])) for i in range(0, a.shape[0], _ROW_BLOCK)]
+    run_chunks(lambda i0, i1: affine_into(a[i0:i1], b, bias, out[i0:i1]), chunks)
     return out

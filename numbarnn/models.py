@@ -15,9 +15,10 @@ import numpy as np
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
+from . import _threads
 from . import optimizers as optimizers_module
 from ._progress import ProgressBar
-from ._random import child_rng
+from ._random import LazyGenerator, child_rng
 from ._serialization import serialize
 from ._validation import is_integer
 from .layers import InputLayer, Layer, deserialize
@@ -36,6 +37,11 @@ def _positive_int(value, name, allow_zero=False):
     if not is_integer(value) or value < (0 if allow_zero else 1):
         raise ValueError(f"{name} must be {'a non-negative' if allow_zero else 'a positive'} integer; got {value!r}")
     return int(value)
+
+
+def _inference_rng():
+    # Inference draws no random numbers; layers still receive a generator.
+    return np.random.default_rng(0)
 
 
 def _verbosity(verbose):
@@ -419,9 +425,10 @@ class Sequential:
     # -- computation ---------------------------------------------------------
     def _forward(self, x, training, rng, mask=None):
         h, caches = x, []
-        for layer in self._layers:
-            h, mask, cache = layer.forward(h, mask, training, rng)
-            caches.append(cache)
+        with _threads.blas_single_thread():  # once here, rather than once per layer
+            for layer in self._layers:
+                h, mask, cache = layer.forward(h, mask, training, rng)
+                caches.append(cache)
         return h, mask, caches
 
     def _loss(self, yb, pred, wb, mask):
@@ -443,6 +450,10 @@ class Sequential:
         return sum(layer.regularization_penalty() for layer in self._layers)
 
     def _train_step(self, xb, yb, wb, rng, batch_index, mb=None):
+        with _threads.blas_single_thread():  # once per step, rather than once per layer and pass
+            return self._train_step_body(xb, yb, wb, rng, batch_index, mb)
+
+    def _train_step_body(self, xb, yb, wb, rng, batch_index, mb):
         pred, mask, caches = self._forward(xb, True, rng, mb)
         value, g, weights = self._loss(yb, pred, wb, mask)
         value += self._penalty()
@@ -626,7 +637,7 @@ class Sequential:
         n = x.shape[0]
         bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
         penalty = self._penalty()
-        rng = np.random.default_rng(0)
+        rng = LazyGenerator(_inference_rng)
         for b, idx in enumerate(self._batches(n, batch_size)):
             pred, mask, _ = self._forward(x[idx], False, rng, None if xm is None else xm[idx])
             value, _, weights = self._loss(y[idx], pred, None if sw is None else sw[idx], mask)
@@ -698,7 +709,7 @@ class Sequential:
         xm = self._prepare_mask(mask, x)
         n = x.shape[0]
         bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
-        rng = np.random.default_rng(0)
+        rng = LazyGenerator(_inference_rng)
         outs = []
         for b, idx in enumerate(self._batches(n, batch_size)):
             outs.append(self._forward(x[idx], False, rng, None if xm is None else xm[idx])[0])
@@ -712,13 +723,13 @@ class Sequential:
         """Apply the model to a batch (no batching, no progress bar); builds it on first use."""
         x = self._prepare_x(x)
         self._ensure_built(x)
-        rng = child_rng() if training else np.random.default_rng(0)
+        rng = LazyGenerator(child_rng if training else _inference_rng)
         return self._forward(x, bool(training), rng)[0]
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x`` (same as :meth:`predict` without batching)."""
         self._require_built("predict_on_batch")
-        return self._forward(self._prepare_x(x), False, np.random.default_rng(0))[0]
+        return self._forward(self._prepare_x(x), False, LazyGenerator(_inference_rng))[0]
 
     def train_on_batch(self, x, y, sample_weight=None):
         """One optimizer step on one batch; returns the batch loss (with metrics: ``[loss, *metrics]``)."""
@@ -737,7 +748,7 @@ class Sequential:
         for m in self._metrics:
             m.reset()
         try:
-            value = self._train_step(x, y, sw, child_rng(), 0)
+            value = self._train_step(x, y, sw, LazyGenerator(child_rng), 0)
         except _NonFiniteLoss as exc:
             self._restore(snapshot)
             raise ValueError(f"the loss became {exc.value}; the batch's update was not applied") from None

@@ -280,8 +280,7 @@ def _gru_split(p):
 def _run_forward(p, training):
     """Run the kernel; return (hs, h_last, c_last, cs, gates, us) in reading order."""
     T, B, H, G, dt = p.n_steps, p.n_batch, p.units, CELLS[p.cell], p.dtype
-    zx = _threads.matmul(p.xt.reshape(T * B, p.n_features), p.kernel).reshape(T, B, G * H)
-    zx += p.bias_in
+    zx = _threads.affine(p.xt.reshape(T * B, p.n_features), p.kernel, p.bias_in).reshape(T, B, G * H)
     keep_h = training or p.return_sequences
     hs = np.empty((T, B, H), dt) if keep_h else _empty3(dt)
     cs = np.empty((T, B, H), dt) if training and p.cell == "lstm" else _empty3(dt)

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate_block, derivative
+from .activations import SIGMOID, TANH, activate_block, derivative, fast_sigmoid, fast_tanh
 from .linalg import matmul_into
 from .rows import add_output_grad, is_valid, load_rows, recurrent_input
 
@@ -68,6 +68,7 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
+    fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
     h = np.empty((nb, H), zx.dtype)
     hdb = np.empty((nb, H), zx.dtype)
     zr = np.empty((nb, ua.shape[1]), zx.dtype)
@@ -94,7 +95,20 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
             zxr = zx[t, b]
             zrr = zr[bi]
             g3 = gates[t, b] if keep else grow
-            if reset_after:
+            if reset_after and fused:
+                ur = us[t, b] if keep else urow
+                hr = h[bi]
+                for k in range(H):
+                    z = fast_sigmoid(zxr[k] + zrr[k] + brec[k])
+                    r = fast_sigmoid(zxr[H + k] + zrr[H + k] + brec[H + k])
+                    uk = zrr[2 * H + k] + brec[2 * H + k]
+                    hh = fast_tanh(zxr[2 * H + k] + r * uk)
+                    g3[k] = z
+                    g3[H + k] = r
+                    g3[2 * H + k] = hh
+                    ur[k] = uk
+                    hr[k] = z * hr[k] + (1.0 - z) * hh
+            elif reset_after:
                 for j in range(2 * H):
                     g3[j] = zxr[j] + zrr[j] + brec[j]
                 activate_block(ract, g3, 0, 2 * H)
@@ -173,6 +187,7 @@ def gru_backward(
     dhhb = np.empty((nb, H), gates.dtype)
     drh = np.empty((nb, H), gates.dtype)
     dhd = np.empty((nb, H), gates.dtype)
+    fused = act == TANH and ract == SIGMOID
     load_rows(dh_last, b0, dh)
     for t in range(n_steps - 1, -1, -1):
         for bi in range(nb):
@@ -185,11 +200,32 @@ def gru_backward(
                 dz[t, b, :] = 0.0
                 continue
             g3 = gates[t, b]
+            hprev = hs[t - 1, b] if t > 0 else h0[b]
+            if fused:
+                for k in range(H):
+                    z = g3[k]
+                    r = g3[H + k]
+                    hh = g3[2 * H + k]
+                    dhk = dh[bi, k]
+                    dhh = dhk * (1.0 - z) * (1.0 - hh * hh)
+                    dzz = dhk * (hprev[k] - hh) * z * (1.0 - z)
+                    direct[bi, k] = dhk * z
+                    dza[bi, k] = dzz
+                    dz[t, b, k] = dzz
+                    dz[t, b, 2 * H + k] = dhh
+                    if reset_after:
+                        drr = dhh * us[t, b, k] * r * (1.0 - r)
+                        dza[bi, H + k] = drr
+                        dza[bi, 2 * H + k] = dhh * r
+                        dz[t, b, H + k] = drr
+                    else:
+                        dhhb[bi, k] = dhh
+                continue
             for k in range(H):
                 z = g3[k]
                 r = g3[H + k]
                 hh = g3[2 * H + k]
-                hp = hs[t - 1, b, k] if t > 0 else h0[b, k]
+                hp = hprev[k]
                 dhk = dh[bi, k]
                 dhh = dhk * (1.0 - z) * derivative(act, hh)
                 dzz = dhk * (hp - hh) * derivative(ract, z)

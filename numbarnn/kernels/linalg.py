@@ -38,3 +38,31 @@ def matmul_into(a, b, out):
             aip = a[i, p]
             for j in range(n):
                 out[i, j] += aip * b[p, j]
+
+
+@njit(**JIT_OPTIONS)
+def affine_into(x, w, b, out):
+    """Write ``x @ w + b`` into ``out`` with a fused loop, for a short reduction.
+
+    BLAS is slow when ``k`` is a handful (one to a few input features): it
+    packs ``w`` for a product with almost no arithmetic. Row by row, this loop
+    streams ``w`` from cache and writes each output row once.
+
+    Parameters
+    ----------
+    x : ndarray of shape (m, k), C-contiguous
+    w : ndarray of shape (k, n), C-contiguous
+    b : ndarray of shape (n,)
+    out : ndarray of shape (m, n), C-contiguous, overwritten
+    """
+    m, k = x.shape
+    n = w.shape[1]
+    for i in range(m):
+        o = out[i]
+        for j in range(n):
+            o[j] = b[j]
+        for p in range(k):
+            a = x[i, p]
+            wp = w[p]
+            for j in range(n):
+                o[j] += a * wp[j]

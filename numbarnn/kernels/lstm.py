@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate_block, activate_copy, derivative_block
+from .activations import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
 from .linalg import matmul_into
 from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
 
@@ -64,6 +64,7 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
+    fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
     h = np.empty((nb, H), zx.dtype)
     c = np.empty((nb, H), zx.dtype)
     hd = np.empty((nb, H), zx.dtype)
@@ -83,18 +84,32 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
                 zxr = zx[t, b]
                 zrr = zr[bi]
                 g4 = gates[t, b] if keep else grow
-                for j in range(4 * H):
-                    g4[j] = zxr[j] + zrr[j]
-                activate_block(ract, g4, 0, 2 * H)
-                activate_block(act, g4, 2 * H, 3 * H)
-                activate_block(ract, g4, 3 * H, 4 * H)
                 cr = c[bi]
-                for k in range(H):
-                    cr[k] = g4[H + k] * cr[k] + g4[k] * g4[2 * H + k]
-                activate_copy(act, cr, ac)
                 hr = h[bi]
-                for k in range(H):
-                    hr[k] = g4[3 * H + k] * ac[k]
+                if fused:
+                    for k in range(H):
+                        ig = fast_sigmoid(zxr[k] + zrr[k])
+                        fg = fast_sigmoid(zxr[H + k] + zrr[H + k])
+                        gg = fast_tanh(zxr[2 * H + k] + zrr[2 * H + k])
+                        og = fast_sigmoid(zxr[3 * H + k] + zrr[3 * H + k])
+                        ck = fg * cr[k] + ig * gg
+                        cr[k] = ck
+                        hr[k] = og * fast_tanh(ck)
+                        g4[k] = ig
+                        g4[H + k] = fg
+                        g4[2 * H + k] = gg
+                        g4[3 * H + k] = og
+                else:
+                    for j in range(4 * H):
+                        g4[j] = zxr[j] + zrr[j]
+                    activate_block(ract, g4, 0, 2 * H)
+                    activate_block(act, g4, 2 * H, 3 * H)
+                    activate_block(ract, g4, 3 * H, 4 * H)
+                    for k in range(H):
+                        cr[k] = g4[H + k] * cr[k] + g4[k] * g4[2 * H + k]
+                    activate_copy(act, cr, ac)
+                    for k in range(H):
+                        hr[k] = g4[3 * H + k] * ac[k]
             if keep_h:
                 hs[t, b, :] = h[bi]
             if keep:
@@ -141,6 +156,7 @@ def lstm_backward(
     ac = np.empty(H, cs.dtype)  # act(c_t) of one row
     dac = np.empty(H, cs.dtype)
     dg = np.empty(4 * H, cs.dtype)  # gate derivatives of one row
+    fused = act == TANH and ract == SIGMOID
     load_rows(dh_last, b0, dh)
     load_rows(dc_last, b0, dc)
     for t in range(n_steps - 1, -1, -1):
@@ -152,6 +168,22 @@ def lstm_backward(
                 dzb[bi, :] = 0.0
                 continue
             g4 = gates[t, b]
+            cprev = cs[t - 1, b] if t > 0 else c0[b]
+            if fused:
+                for k in range(H):
+                    ig = g4[k]
+                    fg = g4[H + k]
+                    gg = g4[2 * H + k]
+                    og = g4[3 * H + k]
+                    tc = fast_tanh(cs[t, b, k])
+                    dhk = dh[bi, k]
+                    dck = dc[bi, k] + dhk * og * (1.0 - tc * tc)
+                    dzb[bi, k] = dck * gg * ig * (1.0 - ig)
+                    dzb[bi, H + k] = dck * cprev[k] * fg * (1.0 - fg)
+                    dzb[bi, 2 * H + k] = dck * ig * (1.0 - gg * gg)
+                    dzb[bi, 3 * H + k] = dhk * tc * og * (1.0 - og)
+                    dc[bi, k] = dck * fg
+                continue
             activate_copy(act, cs[t, b], ac)
             derivative_block(act, ac, dac, 0, H)
             derivative_block(ract, g4, dg, 0, 2 * H)
@@ -162,7 +194,7 @@ def lstm_backward(
                 fg = g4[H + k]
                 gg = g4[2 * H + k]
                 og = g4[3 * H + k]
-                cp = cs[t - 1, b, k] if t > 0 else c0[b, k]
+                cp = cprev[k]
                 dhk = dh[bi, k]
                 dck = dc[bi, k] + dhk * og * dac[k]
                 dzb[bi, k] = dck * gg * dg[k]
