@@ -8,9 +8,9 @@ clipped to [1e-7, 1 - 1e-7] as Keras clips them.
 """
 
 import numpy as np
-from scipy.special import expit, log_softmax, softmax
 
 from ._serialization import make_registry, resolve
+from .activations import expit, log_softmax, softmax
 
 __all__ = [
     "Loss",

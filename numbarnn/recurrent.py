@@ -569,11 +569,13 @@ def _backward(tape, p, d_last, dhs, T, B, H, F, G, dt):
     hd2 = hd.reshape(T * B, H)
     d_bias = None
     if p.cell == "gru" and p.reset_after:
-        dzr = dz2.copy()
-        dzr[:, 2 * H :] *= tape._gates.reshape(T * B, 3 * H)[:, H : 2 * H]
-        d_rec = _threads.matmul(hd2.T, dzr)
+        # The recurrent side sees the h block's gradient scaled by r.
+        dzh_r = dz2[:, 2 * H :] * tape._gates.reshape(T * B, 3 * H)[:, H : 2 * H]
+        d_rec = np.empty((H, 3 * H), dt)
+        _threads.matmul(hd2.T, dz2[:, : 2 * H], out=d_rec[:, : 2 * H])
+        _threads.matmul(hd2.T, dzh_r, out=d_rec[:, 2 * H :])
         if p.has_bias:
-            d_bias = np.stack([d_bias_in, dzr.sum(axis=0)])
+            d_bias = np.stack([d_bias_in, np.concatenate([d_bias_in[: 2 * H], dzh_r.sum(axis=0)])])
     elif p.cell == "gru":
         d_rec = np.empty((H, 3 * H), dt)
         _threads.matmul(hd2.T, dz2[:, : 2 * H], out=d_rec[:, : 2 * H])

@@ -33,16 +33,3 @@ class Engine:
         _, _, tape = rnn_forward(self.x, self.W, self.U, self.b, **self.kw)
         rnn_backward(tape, d_outputs=self.d_out)
 
-
-class ImportAndFirstCall:
-    """A fresh interpreter: import numbarnn and run a first LSTM training pass (warm cache)."""
-
-    def timeraw_import_and_first_pass(self):
-        return """
-import numpy as np
-import numbarnn
-x = np.ones((32, 10, 1), np.float32)
-out, _, tape = numbarnn.rnn_forward(x, np.ones((1, 256), np.float32) * 0.1,
-                                    np.ones((64, 256), np.float32) * 0.01, np.zeros(256, np.float32))
-numbarnn.rnn_backward(tape, d_outputs=np.ones_like(out))
-"""

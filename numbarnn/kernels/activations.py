@@ -26,6 +26,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from .._config import JIT_OPTIONS as _HELPER
+
 LINEAR = 0
 TANH = 1
 SIGMOID = 2
@@ -49,7 +51,7 @@ _P7, _P5, _P3, _P1 = 5.12229709037114e-08, 1.48572235717979e-05, 6.3726192887543
 _Q6, _Q4, _Q2, _Q0 = 1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def _tanh_rational32(x):
     # Evaluated in float32 (8 lanes per AVX2 instruction); max error about 3e-7.
     c = np.float32(_TANH_CLAMP)
@@ -77,14 +79,14 @@ def fast_sigmoid(x):
     return 1.0 / (1.0 + math.exp(-x))
 
 
-@overload(fast_tanh, inline="always")
+@overload(fast_tanh)
 def _fast_tanh_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: _tanh_rational32(x)
     return lambda x: math.tanh(x)
 
 
-@overload(fast_sigmoid, inline="always")
+@overload(fast_sigmoid)
 def _fast_sigmoid_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         half = np.float32(0.5)
@@ -93,7 +95,7 @@ def _fast_sigmoid_impl(x):
     return lambda x: 1.0 / (1.0 + math.exp(-x))
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def derivative(code, y):
     """Derivative of activation ``code`` expressed through its output ``y``."""
     if code == TANH:
@@ -111,7 +113,7 @@ def derivative(code, y):
 # the compiler vectorises each loop (a per-element branch or libm call stops it).
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def activate_block(code, v, j0, j1):
     """v[j] = f(v[j]) for j in [j0, j1)."""
     if code == SIGMOID:
@@ -128,7 +130,7 @@ def activate_block(code, v, j0, j1):
             v[j] = min(max((v[j] + 3.0) / 6.0, 0.0), 1.0)
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def activate_copy(code, x, out):
     """out[j] = f(x[j]) for every j of ``out``."""
     for j in range(out.shape[0]):
@@ -136,7 +138,7 @@ def activate_copy(code, x, out):
     activate_block(code, out, 0, out.shape[0])
 
 
-@njit(inline="always")
+@njit(**_HELPER)
 def derivative_block(code, y, out, j0, j1):
     """out[j] = f'(x) written through the output y[j], for j in [j0, j1)."""
     if code == SIGMOID:

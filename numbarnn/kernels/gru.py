@@ -32,7 +32,7 @@ from numba import njit
 from .._config import JIT_OPTIONS
 from .activations import SIGMOID, TANH, activate_block, derivative, fast_sigmoid, fast_tanh
 from .linalg import matmul_into
-from .rows import add_output_grad, is_valid, load_rows, recurrent_input
+from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
@@ -146,8 +146,8 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
                     hr[k] = z * hr[k] + (1.0 - z) * g3[2 * H + k]
         if keep_h:
             for bi in range(nb):
-                hs[t, b0 + bi, :] = h[bi]
-    h_last[b0:b1] = h
+                copy_row(h[bi], hs[t, b0 + bi])
+    store_rows(h, b0, h_last)
 
 
 @njit(**JIT_OPTIONS)
@@ -265,4 +265,4 @@ def gru_backward(
                 if has_rdrop:
                     g *= rmask[b, k]
                 dh[bi, k] = direct[bi, k] + g
-    dh0[b0:b1] = dh
+    store_rows(dh, b0, dh0)

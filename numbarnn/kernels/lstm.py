@@ -28,7 +28,7 @@ from numba import njit
 from .._config import JIT_OPTIONS
 from .activations import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
 from .linalg import matmul_into
-from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
+from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
@@ -111,11 +111,11 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
                     for k in range(H):
                         hr[k] = g4[3 * H + k] * ac[k]
             if keep_h:
-                hs[t, b, :] = h[bi]
+                copy_row(h[bi], hs[t, b])
             if keep:
-                cs[t, b, :] = c[bi]
-    h_last[b0:b1] = h
-    c_last[b0:b1] = c
+                copy_row(c[bi], cs[t, b])
+    store_rows(h, b0, h_last)
+    store_rows(c, b0, c_last)
 
 
 @njit(**JIT_OPTIONS)
@@ -203,8 +203,8 @@ def lstm_backward(
                 dzb[bi, 3 * H + k] = dhk * ac[k] * dg[3 * H + k]
                 dc[bi, k] = dck * fg
         for bi in range(nb):
-            dz[t, b0 + bi, :] = dzb[bi]
+            copy_row(dzb[bi], dz[t, b0 + bi])
         matmul_into(dzb, ut, dhd)
         carry_back(dhd, rmask, mask, t, b0, dh)
-    dh0[b0:b1] = dh
-    dc0[b0:b1] = dc
+    store_rows(dh, b0, dh0)
+    store_rows(dc, b0, dc0)

@@ -16,7 +16,7 @@ from numba import njit
 from .._config import JIT_OPTIONS
 from .activations import activate_block, derivative
 from .linalg import matmul_into
-from .rows import add_output_grad, carry_back, is_valid, load_rows, recurrent_input
+from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
@@ -57,8 +57,8 @@ def simple_forward(zx, u, h0, mask, rmask, act, b0, b1, hs, h_last):
                     hr[k] = zxr[k] + zr[bi, k]
                 activate_block(act, hr, 0, H)
             if keep_h:
-                hs[t, b, :] = h[bi]
-    h_last[b0:b1] = h
+                copy_row(h[bi], hs[t, b])
+    store_rows(h, b0, h_last)
 
 
 @njit(**JIT_OPTIONS)
@@ -97,7 +97,7 @@ def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked,
                     dzb[bi, k] = dh[bi, k] * derivative(act, hs[t, b, k])
             else:
                 dzb[bi, :] = 0.0
-            dz[t, b, :] = dzb[bi]
+            copy_row(dzb[bi], dz[t, b])
         matmul_into(dzb, ut, dhd)
         carry_back(dhd, rmask, mask, t, b0, dh)
-    dh0[b0:b1] = dh
+    store_rows(dh, b0, dh0)
