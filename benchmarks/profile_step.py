@@ -4,9 +4,8 @@ Wraps the engine's stages with wall clocks and runs the performance issue's
 models (``benchmarks/benchmarks/common.py``) for a few repetitions, printing
 the median share of each stage:
 
-- input projection: ``x @ kernel + bias`` for all steps at once;
-- forward loop / backward loop: the compiled time loops (per-step recurrent
-  product and gates), on numbarnn's threads;
+- forward loop / backward loop: the compiled time loops (per step: the input
+  and recurrent products and the gates), on numbarnn's threads;
 - gradient products: the weight and input gradients (large products after the loop);
 - optimizer: the Adam update;
 - rest: Python between the stages, the Dense head, the loss, validation and
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchmarks.common import MODEL_SHAPES, model_problem  # noqa: E402
 
-STAGES = ("input projection", "forward loop", "backward loop", "gradient products", "optimizer", "rest")
+STAGES = ("forward loop", "backward loop", "gradient products", "optimizer", "rest")
 
 
 class StageClock:
@@ -71,13 +70,12 @@ def instrument(clock):
     import numbarnn.optimizers as optimizers
     from numbarnn import _threads
 
-    saved = [(_threads, "affine"), (_threads, "matmul"), (_threads, "run_chunks"), (optimizers.Optimizer, "apply")]
+    saved = [(_threads, "matmul"), (_threads, "run_chunks"), (optimizers.Optimizer, "apply")]
     originals = [getattr(obj, name) for obj, name in saved]
     # recurrent.py calls the module's functions through the module, so patching it is enough.
-    _threads.affine = clock.wrap(originals[0], "input projection")
-    _threads.matmul = clock.wrap(originals[1], lambda fn, args: None if clock._stack else "gradient products")
-    _threads.run_chunks = clock.wrap(originals[2], _loop_stage)
-    optimizers.Optimizer.apply = clock.wrap(originals[3], "optimizer")
+    _threads.matmul = clock.wrap(originals[0], lambda fn, args: None if clock._stack else "gradient products")
+    _threads.run_chunks = clock.wrap(originals[1], _loop_stage)
+    optimizers.Optimizer.apply = clock.wrap(originals[2], "optimizer")
 
     def undo():
         for (obj, name), fn in zip(saved, originals):

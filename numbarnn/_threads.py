@@ -35,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._validation import is_integer
-from .kernels.linalg import affine_into
 
 _lock = threading.Lock()
 _pool = None
@@ -179,11 +178,11 @@ def split_rows(n_rows, work_per_row, n_threads=None, min_work=20_000_000, min_ro
     -------
     chunks : list of (start, stop) tuples
     """
+    if n_rows * work_per_row < min_work:
+        return [(0, n_rows)]
     if n_threads is None:
         n_threads = get_num_threads()
     n = min(n_threads, max(1, n_rows // min_rows))
-    if n_rows * work_per_row < min_work:
-        n = 1
     bounds = [round(i * n_rows / n) for i in range(n + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(n)]
 
@@ -194,7 +193,7 @@ def run_chunks(fn, chunks):
     Call it with BLAS held to one thread (see :func:`blas_single_thread`). Exceptions
     raised in a chunk propagate to the caller after all chunks end.
     """
-    n_threads = min(len(chunks), get_num_threads())
+    n_threads = 1 if len(chunks) == 1 else min(len(chunks), get_num_threads())
     if n_threads == 1:
         for a, b in chunks:
             fn(a, b)
@@ -257,30 +256,3 @@ def matmul(a, b, out=None):
         run_chunks(lambda j0, j1: product(slice(None), slice(j0, j1)), chunks)
     return out
 
-
-# Up to this many input features, a fused loop beats BLAS for x @ W + b (measured:
-# 15x at one feature, even at four; BLAS wins from eight on).
-_AFFINE_MAX_K = 4
-
-
-def affine(a, b, bias):
-    """Return ``a @ b + bias``, in row blocks on numbarnn's threads.
-
-    Parameters
-    ----------
-    a : ndarray of shape (m, k), C-contiguous
-    b : ndarray of shape (k, n), C-contiguous
-    bias : ndarray of shape (n,)
-
-    Returns
-    -------
-    out : ndarray of shape (m, n)
-    """
-    if a.shape[1] > _AFFINE_MAX_K:
-        out = matmul(a, b)
-        out += bias
-        return out
-    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
-    chunks = [(i, min(i + _ROW_BLOCK, a.shape[0])) for i in range(0, a.shape[0], _ROW_BLOCK)]
-    run_chunks(lambda i0, i1: affine_into(a[i0:i1], b, bias, out[i0:i1]), chunks)
-    return out

@@ -263,7 +263,7 @@ def _empty3(dtype):
 
 def _chunks(p):
     G = CELLS[p.cell]
-    return _threads.split_rows(p.n_batch, p.n_steps * G * p.units * p.units)
+    return _threads.split_rows(p.n_batch, p.n_steps * G * p.units * (p.units + p.n_features))
 
 
 def _gru_split(p):
@@ -280,7 +280,6 @@ def _gru_split(p):
 def _run_forward(p, training):
     """Run the kernel; return (hs, h_last, c_last, cs, gates, us) in reading order."""
     T, B, H, G, dt = p.n_steps, p.n_batch, p.units, CELLS[p.cell], p.dtype
-    zx = _threads.affine(p.xt.reshape(T * B, p.n_features), p.kernel, p.bias_in).reshape(T, B, G * H)
     keep_h = training or p.return_sequences
     hs = np.empty((T, B, H), dt) if keep_h else _empty3(dt)
     cs = np.empty((T, B, H), dt) if training and p.cell == "lstm" else _empty3(dt)
@@ -293,22 +292,26 @@ def _run_forward(p, training):
 
         def step(b0, b1):
             lstm_forward(
-                zx, p.recurrent_kernel, h0, c0, p.mask_t, p.rmask, p.act, p.ract, b0, b1, hs, cs, gates, h_last, c_last
-            )
+                p.xt, p.kernel, p.bias_in, p.recurrent_kernel, h0, c0, p.mask_t, p.rmask, p.act, p.ract, b0, b1,
+                hs, cs, gates, h_last, c_last,
+            )  # fmt: skip
 
     elif p.cell == "gru":
         ua, uh = _gru_split(p)
 
         def step(b0, b1):
             gru_forward(
-                zx, ua, uh, p.bias_rec, p.states0[0], p.mask_t, p.rmask, p.act, p.ract, p.reset_after,
-                b0, b1, hs, gates, us, h_last,
+                p.xt, p.kernel, p.bias_in, ua, uh, p.bias_rec, p.states0[0], p.mask_t, p.rmask, p.act, p.ract,
+                p.reset_after, b0, b1, hs, gates, us, h_last,
             )  # fmt: skip
 
     else:
 
         def step(b0, b1):
-            simple_forward(zx, p.recurrent_kernel, p.states0[0], p.mask_t, p.rmask, p.act, b0, b1, hs, h_last)
+            simple_forward(
+                p.xt, p.kernel, p.bias_in, p.recurrent_kernel, p.states0[0], p.mask_t, p.rmask, p.act, b0, b1,
+                hs, h_last,
+            )  # fmt: skip
 
     _threads.run_chunks(step, _chunks(p))
     return hs, h_last, c_last, cs, gates, us

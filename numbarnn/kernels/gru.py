@@ -31,18 +31,22 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .activations import SIGMOID, TANH, activate_block, derivative, fast_sigmoid, fast_tanh
-from .linalg import matmul_into
+from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b1, hs, gates, us, h_last):
+def gru_forward(xt, w, bias, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b1, hs, gates, us, h_last):
     """Run a GRU over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
-    zx : ndarray of shape (T, B, 3H)
-        Input projection ``x_t @ kernel + input_bias``.
+    xt : ndarray of shape (T, B, F)
+        Time-major input (dropout mask applied).
+    w : ndarray of shape (F, 3H)
+        Input kernel.
+    bias : ndarray of shape (3H,)
+        Input bias.
     ua : ndarray of shape (H, 3H) if reset_after else (H, 2H)
         Recurrent kernel (its z and r blocks only when not reset_after).
     uh : ndarray of shape (H, H), or (0, 0) when reset_after
@@ -63,24 +67,26 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
         Receives ``u = hd Uh + bh'`` (reset_after, training).
     h_last : ndarray of shape (B, H)
     """
-    n_steps = zx.shape[0]
+    n_steps = xt.shape[0]
     H = h0.shape[1]
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
+    zx = np.empty((nb, 3 * H), xt.dtype)  # this step's x_t @ w + bias
     fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
-    h = np.empty((nb, H), zx.dtype)
-    hdb = np.empty((nb, H), zx.dtype)
-    zr = np.empty((nb, ua.shape[1]), zx.dtype)
-    zb = np.empty((nb, H), zx.dtype)
-    rhd = np.empty((nb, H), zx.dtype)
-    rh = np.empty((nb, H), zx.dtype)
-    grow = np.empty(3 * H, zx.dtype)  # one row's gates when they are not kept
-    urow = np.empty(H, zx.dtype)
+    h = np.empty((nb, H), xt.dtype)
+    hdb = np.empty((nb, H), xt.dtype)
+    zr = np.empty((nb, ua.shape[1]), xt.dtype)
+    zb = np.empty((nb, H), xt.dtype)
+    rhd = np.empty((nb, H), xt.dtype)
+    rh = np.empty((nb, H), xt.dtype)
+    grow = np.empty(3 * H, xt.dtype)  # one row's gates when they are not kept
+    urow = np.empty(H, xt.dtype)
     load_rows(h0, b0, h)
     for t in range(n_steps):
         # hd may be h itself: it is read (product, r * hd) before h is updated.
         hd = recurrent_input(h, rmask, b0, hdb)
+        project_rows(xt[t], b0, w, bias, zx)
         matmul_into(hd, ua, zr)
         for bi in range(nb):
             b = b0 + bi
@@ -92,7 +98,7 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
                     if reset_after:
                         us[t, b, :] = 0.0
                 continue
-            zxr = zx[t, b]
+            zxr = zx[bi]
             zrr = zr[bi]
             g3 = gates[t, b] if keep else grow
             if reset_after and fused:
@@ -135,7 +141,7 @@ def gru_forward(zx, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b
                 b = b0 + bi
                 if not is_valid(mask, t, b):
                     continue
-                zxr = zx[t, b]
+                zxr = zx[bi]
                 g3 = gates[t, b] if keep else grow
                 for k in range(H):
                     g3[2 * H + k] = zxr[2 * H + k] + rh[bi, k]

@@ -3,7 +3,8 @@
 ``matmul_into`` computes ``out = a @ b`` with BLAS (``np.dot``, which Numba routes
 to SciPy's BLAS) when the product is big enough for the call overhead not to
 matter, and with a fused row-times-matrix loop otherwise (small batch, few
-units), where one BLAS call costs more than the arithmetic.
+units, or a reduction of a few input features), where one BLAS call costs
+more than the arithmetic.
 """
 
 import numpy as np
@@ -14,6 +15,9 @@ from .._config import JIT_OPTIONS
 # Below this many multiply-adds a plain loop beats a BLAS call (measured on
 # 2-core x86-64 machines; see benchmarks/). A literal, so the cache stays valid.
 _FUSED_MAX_FMAS = 8192
+# A reduction this short always takes the loop: BLAS packs the operands for
+# almost no arithmetic (K=1: 15x slower than the loop).
+_FUSED_MAX_K = 4
 
 
 @njit(**JIT_OPTIONS)
@@ -28,7 +32,7 @@ def matmul_into(a, b, out):
     """
     m, k = a.shape
     n = b.shape[1]
-    if m * k * n > _FUSED_MAX_FMAS:
+    if m * k * n > _FUSED_MAX_FMAS and k > _FUSED_MAX_K:
         np.dot(a, b, out)
         return
     for i in range(m):
@@ -41,28 +45,23 @@ def matmul_into(a, b, out):
 
 
 @njit(**JIT_OPTIONS)
-def affine_into(x, w, b, out):
-    """Write ``x @ w + b`` into ``out`` with a fused loop, for a short reduction.
+def project_rows(x, b0, w, bias, out):
+    """Write ``x[b0:b0 + m] @ w + bias`` into ``out`` (shape (m, n)): one step's input projection.
 
-    BLAS is slow when ``k`` is a handful (one to a few input features): it
-    packs ``w`` for a product with almost no arithmetic. Row by row, this loop
-    streams ``w`` from cache and writes each output row once.
+    Computed inside the time loop, a step at a time, so the projection of the
+    whole sequence never goes through memory.
 
     Parameters
     ----------
-    x : ndarray of shape (m, k), C-contiguous
+    x : ndarray of shape (B, k), C-contiguous
+        One time step of the (time-major) input.
+    b0 : int
+        First batch row.
     w : ndarray of shape (k, n), C-contiguous
-    b : ndarray of shape (n,)
+    bias : ndarray of shape (n,)
     out : ndarray of shape (m, n), C-contiguous, overwritten
     """
-    m, k = x.shape
-    n = w.shape[1]
-    for i in range(m):
-        o = out[i]
-        for j in range(n):
-            o[j] = b[j]
-        for p in range(k):
-            a = x[i, p]
-            wp = w[p]
-            for j in range(n):
-                o[j] += a * wp[j]
+    matmul_into(x[b0 : b0 + out.shape[0]], w, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] += bias[j]

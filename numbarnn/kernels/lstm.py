@@ -2,7 +2,7 @@
 
 Equations (one step, row vectors, gate blocks in Keras order i, f, c, o)::
 
-    z_t = x_t W + b + (h_{t-1} * m_r) U          (x_t W + b precomputed as zx)
+    z_t = x_t W + b + (h_{t-1} * m_r) U          (x_t W + b: zx, computed a step at a time)
     i = ract(z_i)    f = ract(z_f)    g = act(z_c)    o = ract(z_o)
     c_t = f * c_{t-1} + i * g
     h_t = o * act(c_t)
@@ -27,18 +27,21 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .activations import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
-from .linalg import matmul_into
+from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h_last, c_last):
+def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h_last, c_last):
     """Run an LSTM over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
-    zx : ndarray of shape (T, B, 4H)
-        Input projection ``x_t @ kernel + bias`` for every step.
+    xt : ndarray of shape (T, B, F)
+        Time-major input (dropout mask applied).
+    w : ndarray of shape (F, 4H)
+        Input kernel.
+    bias : ndarray of shape (4H,)
     u : ndarray of shape (H, 4H)
         Recurrent kernel.
     h0, c0 : ndarray of shape (B, H)
@@ -59,21 +62,23 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
     h_last, c_last : ndarray of shape (B, H)
         Receive the final states.
     """
-    n_steps = zx.shape[0]
+    n_steps = xt.shape[0]
     H = u.shape[0]
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
+    zx = np.empty((nb, 4 * H), xt.dtype)  # this step's x_t @ w + bias
     fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
-    h = np.empty((nb, H), zx.dtype)
-    c = np.empty((nb, H), zx.dtype)
-    hd = np.empty((nb, H), zx.dtype)
-    zr = np.empty((nb, 4 * H), zx.dtype)
-    grow = np.empty(4 * H, zx.dtype)  # one row's gates when they are not kept
-    ac = np.empty(H, zx.dtype)
+    h = np.empty((nb, H), xt.dtype)
+    c = np.empty((nb, H), xt.dtype)
+    hd = np.empty((nb, H), xt.dtype)
+    zr = np.empty((nb, 4 * H), xt.dtype)
+    grow = np.empty(4 * H, xt.dtype)  # one row's gates when they are not kept
+    ac = np.empty(H, xt.dtype)
     load_rows(h0, b0, h)
     load_rows(c0, b0, c)
     for t in range(n_steps):
+        project_rows(xt[t], b0, w, bias, zx)
         matmul_into(recurrent_input(h, rmask, b0, hd), u, zr)
         for bi in range(nb):
             b = b0 + bi
@@ -81,7 +86,7 @@ def lstm_forward(zx, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h
                 if keep:
                     gates[t, b, :] = 0.0
             else:
-                zxr = zx[t, b]
+                zxr = zx[bi]
                 zrr = zr[bi]
                 g4 = gates[t, b] if keep else grow
                 cr = c[bi]

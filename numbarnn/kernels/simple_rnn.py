@@ -15,18 +15,21 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .activations import activate_block, derivative
-from .linalg import matmul_into
+from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def simple_forward(zx, u, h0, mask, rmask, act, b0, b1, hs, h_last):
+def simple_forward(xt, w, bias, u, h0, mask, rmask, act, b0, b1, hs, h_last):
     """Run a SimpleRNN over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
-    zx : ndarray of shape (T, B, H)
-        Input projection ``x_t @ kernel + bias``.
+    xt : ndarray of shape (T, B, F)
+        Time-major input (dropout mask applied).
+    w : ndarray of shape (F, H)
+        Input kernel.
+    bias : ndarray of shape (H,)
     u : ndarray of shape (H, H)
         Recurrent kernel.
     h0 : ndarray of shape (B, H)
@@ -38,20 +41,22 @@ def simple_forward(zx, u, h0, mask, rmask, act, b0, b1, hs, h_last):
         Receives ``h_t`` of every step when not empty (needed for training).
     h_last : ndarray of shape (B, H)
     """
-    n_steps = zx.shape[0]
+    n_steps = xt.shape[0]
     H = u.shape[0]
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
-    h = np.empty((nb, H), zx.dtype)
-    hd = np.empty((nb, H), zx.dtype)
-    zr = np.empty((nb, H), zx.dtype)
+    h = np.empty((nb, H), xt.dtype)
+    hd = np.empty((nb, H), xt.dtype)
+    zr = np.empty((nb, H), xt.dtype)
+    zx = np.empty((nb, H), xt.dtype)  # this step's x_t @ w + bias
     load_rows(h0, b0, h)
     for t in range(n_steps):
+        project_rows(xt[t], b0, w, bias, zx)
         matmul_into(recurrent_input(h, rmask, b0, hd), u, zr)
         for bi in range(nb):
             b = b0 + bi
             if is_valid(mask, t, b):
-                zxr = zx[t, b]
+                zxr = zx[bi]
                 hr = h[bi]
                 for k in range(H):
                     hr[k] = zxr[k] + zr[bi, k]
