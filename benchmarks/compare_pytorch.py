@@ -6,8 +6,9 @@ step (forward, backward and an Adam update, with the shape's Dense head and
 loss) and inference. PyTorch runs at 1 and 2 threads and its better figure is
 kept. It prints sequences per second (median, min, max), the ratio
 numbarnn / PyTorch, numbarnn's GFLOP/s and the fraction of the machine's
-float32 matrix-product rate measured in the same run with numpy, and writes
-the table as JSON.
+float32 matrix-product rate measured in the same run with numpy ("of peak": a
+1024x1024 product; "of step": numpy's rate for the shape's own per-step
+recurrent product (B, H) @ (H, G*H)), and writes the table as JSON.
 
 PyTorch is a benchmark-only dependency: install its CPU build in a separate
 virtual environment with ``pip install torch==2.13.0`` (never plain
@@ -137,6 +138,17 @@ def matmul_rate(n=1024, reps=5):
     return 2 * n**3 / best / 1e9
 
 
+def step_product_rate(cell, shape, reps=5):
+    """numpy's GFLOP/s for the shape's per-step recurrent product (B, H) @ (H, G*H), float32, best of ``reps``."""
+    B, _, _, hs, _, _, _ = SHAPES[shape]
+    H = hs[-1]
+    rng = np.random.default_rng(0)
+    a, b = rng.random((B, H), dtype=np.float32), rng.random((H, GATES[cell] * H), dtype=np.float32)
+    np.dot(a, b)
+    best = min(timed(lambda: np.dot(a, b), 0.1) for _ in range(reps))
+    return 2 * B * H * GATES[cell] * H / best / 1e9
+
+
 def compare(cell, shape, mode, dtype, reps, torch_threads):
     import torch
 
@@ -200,16 +212,19 @@ def main(argv=None):
     jobs += [(c, s, "infer", "float32") for c in args.cells.split(",") for s in args.infer_shapes.split(",") if s]
     if args.float64:
         jobs += [(c, "S3", "train", "float64") for c in args.cells.split(",")]
-    header = f"{'cell':5} {'shape':5} {'mode':5} {'dtype':7} {'numbarnn seq/s (min-max)':>28} {'torch seq/s (min-max)':>28} thr {'ratio':>6} {'GFLOP/s':>8} {'of peak':>7}"
+    header = f"{'cell':5} {'shape':5} {'mode':5} {'dtype':7} {'numbarnn seq/s (min-max)':>28} {'torch seq/s (min-max)':>28} thr {'ratio':>6} {'GFLOP/s':>8} {'of peak':>7} {'of step':>7}"
     print(header)
     for job in jobs:
         r = compare(*job, reps=args.reps, torch_threads=(1, 2))
         r["fraction_of_matmul_rate"] = r["numbarnn_gflops"] / rate
+        r["step_product_gflops"] = step_product_rate(r["cell"], r["shape"])
+        r["fraction_of_step_product_rate"] = r["numbarnn_gflops"] / r["step_product_gflops"]
         rows.append(r)
         o, t = r["numbarnn_seq_per_s"], r["torch_seq_per_s"]
         print(f"{r['cell']:5} {r['shape']:5} {r['mode']:5} {r['dtype']:7} "
               f"{o[0]:10.0f} ({o[1]:7.0f}-{o[2]:7.0f}) {t[0]:10.0f} ({t[1]:7.0f}-{t[2]:7.0f}) {r['torch_threads']:3d} "
-              f"{r['ratio']:6.2f} {r['numbarnn_gflops']:8.2f} {r['fraction_of_matmul_rate']:7.1%}", flush=True)  # fmt: skip
+              f"{r['ratio']:6.2f} {r['numbarnn_gflops']:8.2f} {r['fraction_of_matmul_rate']:7.1%} "
+              f"{r['fraction_of_step_product_rate']:7.1%}", flush=True)  # fmt: skip
     memory = []
     if args.memory:
         for shape in ("S3", "S4"):

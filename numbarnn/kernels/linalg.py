@@ -18,6 +18,9 @@ _FUSED_MAX_FMAS = 8192
 # A reduction this short always takes the loop: BLAS packs the operands for
 # almost no arithmetic (K=1: 15x slower than the loop).
 _FUSED_MAX_K = 4
+# Up to this many rows the loop also wins (2-4x over BLAS's gemm at 2-8 rows,
+# even at 1; BLAS wins from 16 rows on).
+_FUSED_MAX_ROWS = 8
 
 
 @njit(**JIT_OPTIONS)
@@ -32,7 +35,7 @@ def matmul_into(a, b, out):
     """
     m, k = a.shape
     n = b.shape[1]
-    if m * k * n > _FUSED_MAX_FMAS and k > _FUSED_MAX_K:
+    if m * k * n > _FUSED_MAX_FMAS and k > _FUSED_MAX_K and m > _FUSED_MAX_ROWS:
         np.dot(a, b, out)
         return
     for i in range(m):
