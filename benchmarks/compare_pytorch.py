@@ -176,14 +176,30 @@ def compare(cell, shape, mode, dtype, reps, torch_threads):
 
 
 def peak_memory(framework, cell, shape, dtype):
-    """Peak resident memory (MiB) of a process that builds the model and runs 3 training steps."""
+    """Peak resident memory (MiB) of a process that builds the model and runs 3 training steps.
+
+    Returns ``(peak, before)``: the process's peak (``VmHWM``), and its resident
+    memory after imports and the model's construction, before the first step.
+    ``VmHWM`` rather than ``ru_maxrss``, which Linux carries over from the
+    parent across ``exec``.
+    """
     code = (
-        "import resource, sys; sys.path.insert(0, %r); import compare_pytorch as c; "
+        "import sys; sys.path.insert(0, %r); import compare_pytorch as c; "
         "fn = (c.numbarnn_model if %r == 'numbarnn' else c.torch_model)(%r, %r, %r)[0]; "
-        "[fn() for _ in range(3)]; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "before = c.status_mib('VmRSS'); [fn() for _ in range(3)]; print(c.status_mib('VmHWM'), before)"
     ) % (os.path.dirname(os.path.abspath(__file__)), framework, cell, shape, dtype)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    peak, before = out.stdout.strip().splitlines()[-1].split()
+    return float(peak), float(before)
+
+
+def status_mib(field):
+    """A memory field of /proc/self/status (VmRSS, VmHWM), in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def main(argv=None):
@@ -198,6 +214,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import numbarnn
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numbarnn's kernels call, so threadpoolctl lists it)
     import torch
     from threadpoolctl import threadpool_info
 
@@ -229,9 +246,12 @@ def main(argv=None):
     if args.memory:
         for shape in ("S3", "S4"):
             for cell in args.cells.split(","):
-                ours, theirs = peak_memory("numbarnn", cell, shape, "float32"), peak_memory("torch", cell, shape, "float32")
-                memory.append({"cell": cell, "shape": shape, "numbarnn_mib": ours, "torch_mib": theirs})
-                print(f"peak memory {cell} {shape} training: numbarnn {ours:.0f} MiB, torch {theirs:.0f} MiB")
+                (ours, ours0), (theirs, theirs0) = (peak_memory(f, cell, shape, "float32") for f in ("numbarnn", "torch"))
+                memory.append({"cell": cell, "shape": shape, "numbarnn_mib": ours, "torch_mib": theirs,
+                               "numbarnn_before_step_mib": ours0, "torch_before_step_mib": theirs0})  # fmt: skip
+                print(f"peak memory {cell} {shape} training: numbarnn {ours:.0f} MiB ({ours - ours0:+.0f} over "
+                      f"{ours0:.0f} before the first step), torch {theirs:.0f} MiB ({theirs - theirs0:+.0f} over "
+                      f"{theirs0:.0f})")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"blas": blas, "env": env, "matmul_gflops": rate, "rows": rows, "memory": memory}, f, indent=1)

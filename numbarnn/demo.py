@@ -123,6 +123,7 @@ def classify_gunpoint(cell="lstm", epochs=200, seed=0, verbose=0):
 
 
 def _blas_description():
+    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the kernels call: load it so it is listed)
     from threadpoolctl import threadpool_info
 
     libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
