@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import SIGMOID, TANH, activate_block, derivative, fast_sigmoid, fast_tanh
+from .activations import SIGMOID, TANH, activate_block, derivative, derivative_block, fast_sigmoid, fast_tanh
 from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
@@ -193,7 +193,8 @@ def gru_backward(
     dhhb = np.empty((nb, H), gates.dtype)
     drh = np.empty((nb, H), gates.dtype)
     dhd = np.empty((nb, H), gates.dtype)
-    fused = act == TANH and ract == SIGMOID
+    dg = np.empty(3 * H, gates.dtype)  # gate derivatives of one row
+    dhh = np.empty(H, gates.dtype)  # gradient of one row's candidate pre-activation
     load_rows(dh_last, b0, dh)
     for t in range(n_steps - 1, -1, -1):
         for bi in range(nb):
@@ -207,45 +208,33 @@ def gru_backward(
                 continue
             g3 = gates[t, b]
             hprev = hs[t - 1, b] if t > 0 else h0[b]
-            if fused:
-                for k in range(H):
-                    z = g3[k]
-                    r = g3[H + k]
-                    hh = g3[2 * H + k]
-                    dhk = dh[bi, k]
-                    dhh = dhk * (1.0 - z) * (1.0 - hh * hh)
-                    dzz = dhk * (hprev[k] - hh) * z * (1.0 - z)
-                    direct[bi, k] = dhk * z
-                    dza[bi, k] = dzz
-                    dz[t, b, k] = dzz
-                    dz[t, b, 2 * H + k] = dhh
-                    if reset_after:
-                        drr = dhh * us[t, b, k] * r * (1.0 - r)
-                        dza[bi, H + k] = drr
-                        dza[bi, 2 * H + k] = dhh * r
-                        dz[t, b, H + k] = drr
-                    else:
-                        dhhb[bi, k] = dhh
-                continue
+            dhr = dh[bi]
+            dzr = dz[t, b]
+            dzar = dza[bi]
+            # One array written per loop, so that each loop vectorises (see lstm_backward).
+            derivative_block(ract, g3, dg, 0, 2 * H)
+            derivative_block(act, g3, dg, 2 * H, 3 * H)
             for k in range(H):
-                z = g3[k]
-                r = g3[H + k]
-                hh = g3[2 * H + k]
-                hp = hprev[k]
-                dhk = dh[bi, k]
-                dhh = dhk * (1.0 - z) * derivative(act, hh)
-                dzz = dhk * (hp - hh) * derivative(ract, z)
-                direct[bi, k] = dhk * z
-                dza[bi, k] = dzz
-                dz[t, b, k] = dzz
-                dz[t, b, 2 * H + k] = dhh
-                if reset_after:
-                    drr = dhh * us[t, b, k] * derivative(ract, r)
-                    dza[bi, H + k] = drr
-                    dza[bi, 2 * H + k] = dhh * r
-                    dz[t, b, H + k] = drr
-                else:
-                    dhhb[bi, k] = dhh
+                dhh[k] = dhr[k] * (1.0 - g3[k]) * dg[2 * H + k]
+            for k in range(H):
+                dzr[k] = dhr[k] * (hprev[k] - g3[2 * H + k]) * dg[k]
+            for k in range(H):
+                dzr[2 * H + k] = dhh[k]
+            direct_row = direct[bi]
+            for k in range(H):
+                direct_row[k] = dhr[k] * g3[k]
+            for k in range(H):
+                dzar[k] = dzr[k]
+            if reset_after:
+                usr = us[t, b]
+                for k in range(H):
+                    dzr[H + k] = dhh[k] * usr[k] * dg[H + k]
+                for k in range(H):
+                    dzar[H + k] = dzr[H + k]
+                for k in range(H):
+                    dzar[2 * H + k] = dhh[k] * g3[H + k]
+            else:
+                copy_row(dhh, dhhb[bi])
         if not reset_after:
             matmul_into(dhhb, uht, drh)
             for bi in range(nb):

@@ -88,9 +88,9 @@ def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs,
             else:
                 zxr = zx[bi]
                 zrr = zr[bi]
-                g4 = gates[t, b] if keep else grow
                 cr = c[bi]
                 hr = h[bi]
+                g4 = gates[t, b] if keep else grow
                 if fused:
                     for k in range(H):
                         ig = fast_sigmoid(zxr[k] + zrr[k])
@@ -161,7 +161,7 @@ def lstm_backward(
     ac = np.empty(H, cs.dtype)  # act(c_t) of one row
     dac = np.empty(H, cs.dtype)
     dg = np.empty(4 * H, cs.dtype)  # gate derivatives of one row
-    fused = act == TANH and ract == SIGMOID
+    dck = np.empty(H, cs.dtype)  # the cell-state gradient of one row
     load_rows(dh_last, b0, dh)
     load_rows(dc_last, b0, dc)
     for t in range(n_steps - 1, -1, -1):
@@ -174,39 +174,29 @@ def lstm_backward(
                 continue
             g4 = gates[t, b]
             cprev = cs[t - 1, b] if t > 0 else c0[b]
-            if fused:
-                for k in range(H):
-                    ig = g4[k]
-                    fg = g4[H + k]
-                    gg = g4[2 * H + k]
-                    og = g4[3 * H + k]
-                    tc = fast_tanh(cs[t, b, k])
-                    dhk = dh[bi, k]
-                    dck = dc[bi, k] + dhk * og * (1.0 - tc * tc)
-                    dzb[bi, k] = dck * gg * ig * (1.0 - ig)
-                    dzb[bi, H + k] = dck * cprev[k] * fg * (1.0 - fg)
-                    dzb[bi, 2 * H + k] = dck * ig * (1.0 - gg * gg)
-                    dzb[bi, 3 * H + k] = dhk * tc * og * (1.0 - og)
-                    dc[bi, k] = dck * fg
-                continue
+            dhr = dh[bi]
+            dcr = dc[bi]
+            dzr = dzb[bi]
+            # One array written per loop: a loop writing several arrays and reading
+            # as many needs more runtime alias checks than LLVM allows, and stays
+            # scalar (measured: 116-130 against 162-170 us per step at 32 rows, 128 units).
             activate_copy(act, cs[t, b], ac)
             derivative_block(act, ac, dac, 0, H)
             derivative_block(ract, g4, dg, 0, 2 * H)
             derivative_block(act, g4, dg, 2 * H, 3 * H)
             derivative_block(ract, g4, dg, 3 * H, 4 * H)
             for k in range(H):
-                ig = g4[k]
-                fg = g4[H + k]
-                gg = g4[2 * H + k]
-                og = g4[3 * H + k]
-                cp = cprev[k]
-                dhk = dh[bi, k]
-                dck = dc[bi, k] + dhk * og * dac[k]
-                dzb[bi, k] = dck * gg * dg[k]
-                dzb[bi, H + k] = dck * cp * dg[H + k]
-                dzb[bi, 2 * H + k] = dck * ig * dg[2 * H + k]
-                dzb[bi, 3 * H + k] = dhk * ac[k] * dg[3 * H + k]
-                dc[bi, k] = dck * fg
+                dck[k] = dcr[k] + dhr[k] * g4[3 * H + k] * dac[k]
+            for k in range(H):
+                dzr[k] = dck[k] * g4[2 * H + k] * dg[k]
+            for k in range(H):
+                dzr[H + k] = dck[k] * cprev[k] * dg[H + k]
+            for k in range(H):
+                dzr[2 * H + k] = dck[k] * g4[k] * dg[2 * H + k]
+            for k in range(H):
+                dzr[3 * H + k] = dhr[k] * ac[k] * dg[3 * H + k]
+            for k in range(H):
+                dcr[k] = dck[k] * g4[H + k]
         for bi in range(nb):
             copy_row(dzb[bi], dz[t, b0 + bi])
         matmul_into(dzb, ut, dhd)
