@@ -84,9 +84,9 @@ def instrument(clock):
     return undo
 
 
-def profile(cell, shape, mode, reps):
+def profile(cell, shape, mode, reps, dtype="float32"):
     """Median seconds per stage and in total over ``reps`` calls (after two warm-up calls)."""
-    model, x, y = model_problem(cell, "float32", shape)
+    model, x, y = model_problem(cell, dtype, shape)
     call = (lambda: model.train_on_batch(x, y)) if mode == "train" else (lambda: model.predict_on_batch(x))
     call()
     call()
@@ -114,13 +114,14 @@ def main(argv=None):
     parser.add_argument("--shapes", default="S1,S2,S3,S4,S5")
     parser.add_argument("--mode", choices=("train", "infer"), default="train")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     args = parser.parse_args(argv)
     print(f"{'cell':5} {'shape':5} {'total ms':>9} " + " ".join(f"{s:>18}" for s in STAGES))
     for cell in args.cells.split(","):
         for shape in args.shapes.split(","):
             if shape not in MODEL_SHAPES:
                 parser.error(f"unknown shape {shape!r}; choose from {', '.join(MODEL_SHAPES)}")
-            r = profile(cell, shape, args.mode, args.reps)
+            r = profile(cell, shape, args.mode, args.reps, args.dtype)
             cells = " ".join(f"{r[s] * 1e3:9.2f} ({r[s] / r['total']:5.1%})" for s in STAGES)
             print(f"{cell:5} {shape:5} {r['total'] * 1e3:9.2f} {cells}", flush=True)
 

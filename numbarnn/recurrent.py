@@ -16,8 +16,9 @@ the fastest for the kernels (a step's recurrent product is one
 (batch, units) x (units, G*units) matrix product whose output rows hold every
 gate of a unit close together), so the only conversions, all made here, are:
 inputs and outputs go time-major ``(T, B, .)`` so a step's slice is contiguous;
-the input projection ``x W + b`` of all steps is one matrix product before the
-time loop; the backward pass gets the transposed recurrent kernel; a GRU with
+the kernels compute each step's input projection ``x_t W + b`` just before its
+recurrent product, so the projection of the whole sequence never goes through
+memory; the backward pass gets the transposed recurrent kernel; a GRU with
 ``reset_after=False`` gets its recurrent kernel split into the z-r and h blocks.
 All weight gradients are large matrix products over every step after the time
 loop, so they do not depend on how the batch was split across threads.
@@ -39,8 +40,8 @@ the undropped state). Callers draw the masks once per sequence (scaled by
 Memory. A training forward keeps, per sequence step and sample, F + 6H numbers
 for an LSTM, F + 5H for a GRU and F + H for a SimpleRNN (F features, H units);
 the backward pass allocates G*H + H + F more (G = 4, 3, 1) for the duration of
-the call. Inference keeps the G*H input projection and, with
-``return_sequences``, H outputs per step. All of it grows linearly with T.
+the call. Inference keeps the time-major copy of the input (F per step) and,
+with ``return_sequences``, H outputs per step. All of it grows linearly with T.
 """
 
 from dataclasses import dataclass

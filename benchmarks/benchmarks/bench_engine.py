@@ -6,13 +6,14 @@ from numbarnn import rnn_backward, rnn_forward, rnn_inference
 
 from .common import engine_problem
 
-# (B, T, F, H): a tutorial-sized model and a time-series model.
-SHAPES = {"S1": (32, 10, 1, 64), "S3": (64, 100, 8, 128)}
+# (B, T, F, H): the recurrent layer of the performance shapes S1, S3 and S4, and L1's single sequence.
+SHAPES = {"S1": (32, 10, 1, 64), "S3": (64, 100, 8, 128), "S4": (256, 50, 64, 512), "L1": (1, 100, 8, 64)}
 
 
 class Engine:
     params = (["lstm", "gru", "simple"], ["float32", "float64"], list(SHAPES))
     param_names = ["cell", "dtype", "shape"]
+    timeout = 600
 
     def setup(self, cell, dtype, shape):
         self.x, self.W, self.U, self.b = engine_problem(cell, dtype, *SHAPES[shape])

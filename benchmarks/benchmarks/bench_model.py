@@ -4,8 +4,9 @@ from .common import model_problem
 
 
 class TrainStep:
-    params = (["lstm", "gru", "simple"], ["float32", "float64"], ["S1", "S2", "S3", "S5"])
+    params = (["lstm", "gru", "simple"], ["float32", "float64"], ["S1", "S2", "S3", "S4", "S5"])
     param_names = ["cell", "dtype", "shape"]
+    timeout = 600
 
     def setup(self, cell, dtype, shape):
         self.model, self.x, self.y = model_problem(cell, dtype, shape)
@@ -20,6 +21,24 @@ class TrainStep:
 
     def peakmem_train_step(self, cell, dtype, shape):
         self.model.train_on_batch(self.x, self.y)
+
+
+class Predict:
+    """Inference-only shapes: one sequence's latency (L1) and bulk inference (L2)."""
+
+    params = (["lstm", "gru", "simple"], ["float32", "float64"], ["L1", "L2"])
+    param_names = ["cell", "dtype", "shape"]
+    timeout = 300
+
+    def setup(self, cell, dtype, shape):
+        self.model, self.x, _ = model_problem(cell, dtype, shape)
+        self.model.predict_on_batch(self.x)  # compile outside timing
+
+    def time_predict(self, cell, dtype, shape):
+        self.model.predict_on_batch(self.x)
+
+    def peakmem_predict(self, cell, dtype, shape):
+        self.model.predict_on_batch(self.x)
 
 
 class TutorialScore:
