@@ -78,6 +78,41 @@ def test_activation_derivatives(name):
         assert np.abs(d - num).max() < 1e-6
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_tanh_and_sigmoid_accuracy(dtype):
+    """The kernels' vectorisable tanh and sigmoid against numpy, near zero, at large |x| and at inf and NaN."""
+    x = np.concatenate([np.linspace(-40, 40, 20001), np.geomspace(1e-300, 1, 600), -np.geomspace(1e-300, 1, 600)])
+    if dtype == "float32":
+        x = x[np.abs(x) > 1e-30]  # float32's range
+    x = x.astype(dtype)
+    tanh = activations.CODES["tanh"]
+    sigmoid = activations.CODES["sigmoid"]
+
+    def run(code, v):
+        v = v.copy()
+        activations.activate_block(code, v, 0, v.size)
+        return v
+
+    exact_t = np.tanh(x.astype(np.float64))
+    e = np.exp(-np.abs(x.astype(np.float64)))
+    exact_s = np.where(x >= 0, 1.0, e) / (1.0 + e)
+    got_t, got_s = run(tanh, x), run(sigmoid, x)
+    if dtype == "float64":
+        # A few units in the last place, relative, everywhere (no cancellation near zero).
+        assert np.max(np.abs(got_t - exact_t) / np.spacing(np.abs(exact_t))) <= 4
+        big = exact_s > 1e-300
+        assert np.max(np.abs(got_s - exact_s)[big] / np.spacing(exact_s[big])) <= 16
+    else:
+        assert np.max(np.abs(got_t - exact_t)) < 5e-7
+        assert np.max(np.abs(got_s - exact_s)) < 5e-7
+    special = np.array([np.inf, -np.inf, np.nan], dtype)
+    atol = 0 if dtype == "float64" else 3e-7  # float32: the rational form's error at its clamp
+    np.testing.assert_allclose(run(tanh, special)[:2], [1, -1], rtol=0, atol=atol)
+    np.testing.assert_allclose(run(sigmoid, special)[:2], [1, 0], rtol=0, atol=atol)
+    if dtype == "float64":
+        assert np.isnan(run(tanh, special)[2]) and np.isnan(run(sigmoid, special)[2])
+
+
 def test_matmul_into_small_and_blas_paths_agree():
     rng = np.random.default_rng(0)
     for m, k, n in [(2, 3, 4), (64, 64, 256)]:

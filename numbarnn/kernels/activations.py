@@ -11,20 +11,27 @@ The derivative of each activation is written as a function of its *output*
 
 ``hard_sigmoid`` is defined as Keras 3 defines it (``relu6(x + 3) / 6``).
 
-Precision. In float64 kernels ``tanh`` and ``sigmoid`` are libm's. In float32
-kernels they are a rational approximation of tanh (odd degree-13 numerator,
-degree-6 denominator in x**2, on x clamped to +-7.905, the form Eigen uses for
-float tanh), evaluated in float32 and accurate to about 3e-7: plain arithmetic
-that the compiler vectorises, where a libm call per element would not be
-(Numba's SVML path needs an SVML-patched llvmlite, which pip's is not).
-``sigmoid(x) = (1 + tanh(x / 2)) / 2``.
+Precision. Both dtypes use plain arithmetic that the compiler vectorises, where
+a libm call per element would not be (Numba's SVML path needs an
+SVML-patched llvmlite, which pip's is not):
+
+- float32: tanh is a rational approximation (odd degree-13 numerator,
+  degree-6 denominator in x**2, on x clamped to +-7.905, the form Eigen uses
+  for float tanh), evaluated in float32 and accurate to about 3e-7;
+- float64: tanh and sigmoid go through ``exp(-|x|)`` and ``expm1(-2|x|)``,
+  computed as ``2**n * (1 + expm1(r))`` with ``|r| <= ln(2)/2`` and a
+  degree-13 polynomial for ``expm1(r)``: within a few units in the last place
+  of libm's, and several times faster;
+- ``sigmoid(x) = (1 + tanh(x / 2)) / 2`` in float32, and
+  ``1 / (1 + exp(-x))`` (or ``exp(x) / (1 + exp(x))`` below zero) in float64.
 """
 
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from .._config import JIT_OPTIONS as _HELPER
 
@@ -69,13 +76,56 @@ def _tanh_rational32(x):
     return p / q
 
 
+@intrinsic
+def _float_bits(typingctx, x):
+    # The int64 holding a float64's bits (no conversion; vectorises).
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, bits):
+    # The float64 whose bits an int64 holds.
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # Cody and Waite's split of ln 2
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: adding it leaves an integer-valued float in the low bits
+_ROUND_BITS = 0x4338000000000000
+# 1/k! for k = 13 down to 2: the Taylor polynomial of exp on |r| <= ln(2)/2 (error below 1e-17).
+_EXP_COEFFICIENTS = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))
+
+
+@njit(**_HELPER)
+def _exp_parts(y):
+    # exp(y) = scale * (1 + q) for y <= 0, in plain float64 arithmetic: scale = 2**n,
+    # q = expm1(r), |r| <= ln(2)/2. NaN stays NaN; below -708 (where 2**n would
+    # leave the normal range) scale is 0, so exp(y) is 0.
+    tiny = y < -708.0
+    y = y if not tiny else -708.0
+    n = np.floor(y * _LOG2E + 0.5)
+    r = (y - n * _LN2_HI) - n * _LN2_LO
+    p = 0.0
+    for c in _EXP_COEFFICIENTS:
+        p = p * r + c
+    q = (p * r + 1.0) * r
+    scale = _bits_float((_float_bits(n + _ROUND) - _ROUND_BITS + 1023) << 52)
+    return (scale if not tiny else 0.0), q
+
+
 def fast_tanh(x):
-    """tanh: libm's for float64, the vectorisable rational approximation for float32."""
+    """tanh, vectorisable: the float32 rational approximation, or the float64 exp-based form."""
     return math.tanh(x)
 
 
 def fast_sigmoid(x):
-    """Logistic sigmoid: exact for float64, through the float32 tanh approximation for float32."""
+    """Logistic sigmoid, vectorisable: through the float32 tanh, or the float64 exp-based form."""
     return 1.0 / (1.0 + math.exp(-x))
 
 
@@ -83,7 +133,14 @@ def fast_sigmoid(x):
 def _fast_tanh_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: _tanh_rational32(x)
-    return lambda x: math.tanh(x)
+
+    def tanh64(x):
+        # tanh|x| = -m / (2 + m) with m = expm1(-2|x|): no cancellation near zero.
+        scale, q = _exp_parts(-2.0 * abs(x))
+        m = scale * q + (scale - 1.0)
+        return math.copysign(-m / (2.0 + m), x)
+
+    return tanh64
 
 
 @overload(fast_sigmoid)
@@ -91,8 +148,13 @@ def _fast_sigmoid_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         half = np.float32(0.5)
         return lambda x: half + half * _tanh_rational32(half * x)
-    # exp(-x) overflows to inf for very negative x, giving exactly 0: no NaN.
-    return lambda x: 1.0 / (1.0 + math.exp(-x))
+
+    def sigmoid64(x):
+        scale, q = _exp_parts(-abs(x))
+        e = scale + scale * q  # exp(-|x|)
+        return (1.0 if x >= 0.0 else e) / (1.0 + e)
+
+    return sigmoid64
 
 
 @njit(**_HELPER)
