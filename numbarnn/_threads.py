@@ -7,8 +7,8 @@ when the work is too small to split, the kernel runs in the calling thread and
 BLAS may use up to the same number of threads.
 
 Inside numbarnn's calls BLAS is held to one thread, and the large matrix
-products before and after the time loop are cut into blocks of a fixed size
-that the same pool runs (:func:`matmul`). OpenBLAS blocks a long reduction
+products after the time loop (the gradients) are cut into blocks of a fixed
+size that the same pool runs (:func:`matmul`). OpenBLAS blocks a long reduction
 differently on one thread and on several, so the reductions are cut too: that
 keeps results bit-identical whatever numbarnn's thread count, for calls from
 one Python thread. Calls made from other Python threads agree within float32
@@ -215,9 +215,8 @@ _K_BLOCK = 256
 def matmul(a, b, out=None):
     """Return ``a @ b`` computed in fixed-size blocks on numbarnn's threads.
 
-    Tall products (many rows: the input projection and the input gradient) are
-    cut into blocks of rows, the others (the weight gradients) into blocks of
-    columns, and the reduction into blocks of at most ``_K_BLOCK`` whose
+    Tall products (many rows: the input gradient) are cut into blocks of
+    rows, the others (the weight gradients) into blocks of columns, and the reduction into blocks of at most ``_K_BLOCK`` whose
     partial products are added in a fixed order. Each output element is
     therefore computed the same way whatever the number of threads, numbarnn's
     or BLAS's.
