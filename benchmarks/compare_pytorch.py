@@ -21,6 +21,7 @@ and shape in a process of its own.
 """
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -138,6 +139,7 @@ def matmul_rate(n=1024, reps=5):
     return 2 * n**3 / best / 1e9
 
 
+@functools.lru_cache(maxsize=None)
 def step_product_rate(cell, shape, reps=5):
     """numpy's GFLOP/s for the shape's per-step recurrent product (B, H) @ (H, G*H), float32, best of ``reps``."""
     B, _, _, hs, _, _, _ = SHAPES[shape]

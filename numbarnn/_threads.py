@@ -216,8 +216,9 @@ def matmul(a, b, out=None):
     """Return ``a @ b`` computed in fixed-size blocks on numbarnn's threads.
 
     Tall products (many rows: the input gradient) are cut into blocks of
-    rows, the others (the weight gradients) into blocks of columns, and the reduction into blocks of at most ``_K_BLOCK`` whose
-    partial products are added in a fixed order. Each output element is
+    rows, the others (the weight gradients) into blocks of columns, and the
+    reduction into blocks of at most ``_K_BLOCK`` whose partial products are
+    added in a fixed order. Each output element is
     therefore computed the same way whatever the number of threads, numbarnn's
     or BLAS's.
 
@@ -254,4 +255,3 @@ def matmul(a, b, out=None):
         chunks = [(j, min(j + _COL_BLOCK, n)) for j in range(0, n, _COL_BLOCK)]
         run_chunks(lambda j0, j1: product(slice(None), slice(j0, j1)), chunks)
     return out
-

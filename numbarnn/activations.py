@@ -52,16 +52,8 @@ def log_softmax(z, axis=-1):
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
 
-def _sigmoid(z):
-    return expit(z)
-
-
 def _sigmoid_back(y, dy):
     return dy * y * (1 - y)
-
-
-def _softmax(z):
-    return softmax(z)
 
 
 def _softmax_back(y, dy):
@@ -88,8 +80,8 @@ ACTIVATIONS = {
     "linear": (_linear, _linear_back),
     "relu": (_relu, _relu_back),
     "tanh": (np.tanh, _tanh_back),
-    "sigmoid": (_sigmoid, _sigmoid_back),
-    "softmax": (_softmax, _softmax_back),
+    "sigmoid": (expit, _sigmoid_back),
+    "softmax": (softmax, _softmax_back),
     "hard_sigmoid": (_hard_sigmoid, _hard_sigmoid_back),
     "softplus": (_softplus, _softplus_back),
 }

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 
 # Untimed: where Numba caches (before numba is imported) and the data.
 _SETUP = """
@@ -58,7 +57,7 @@ class StartUp:
     def setup(self):
         self.cold_cache = tempfile.mkdtemp(prefix="numbarnn-asv-cache-")
         # Make sure the package's own cache holds what the warm benchmarks load.
-        code = textwrap.dedent(_SETUP.format(cache="")) + _S1_STEP + _ESTIMATOR
+        code = _SETUP.format(cache="") + _S1_STEP + _ESTIMATOR
         subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
 
     def teardown(self):

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate_block, derivative
+from .activations import activate_block, derivative_block
 from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
@@ -98,8 +98,11 @@ def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked,
             valid = is_valid(mask, t, b)
             add_output_grad(dhs, t, b, valid, zero_masked, dh[bi])
             if valid:
+                dzr = dzb[bi]
+                dhr = dh[bi]
+                derivative_block(act, hs[t, b], dzr, 0, H)
                 for k in range(H):
-                    dzb[bi, k] = dh[bi, k] * derivative(act, hs[t, b, k])
+                    dzr[k] *= dhr[k]
             else:
                 dzb[bi, :] = 0.0
             copy_row(dzb[bi], dz[t, b])
