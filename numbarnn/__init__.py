@@ -31,7 +31,7 @@ from .layers import (
     TimeDistributed,
 )
 from .models import Sequential
-from .recurrent import RNNGradients, RNNTape, rnn_backward, rnn_forward, rnn_inference
+from .engine import RNNGradients, RNNTape, rnn_backward, rnn_forward, rnn_inference
 from .saving import load_model
 
 __version__ = "0.1.0"

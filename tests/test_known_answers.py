@@ -13,7 +13,7 @@ def test_lstm_zero_weights_gates_are_half_and_state_stays_zero(dtype):
     W, U, b = np.zeros((F, 4 * H)), np.zeros((H, 4 * H)), np.zeros(4 * H)
     out, (h, c), tape = rnn_forward(x, W, U, b, return_sequences=True, dtype=dtype)
     assert np.all(out == 0) and np.all(h == 0) and np.all(c == 0)
-    gates = tape._gates.reshape(T, B, 4, H)
+    gates = tape.buffers.gates.reshape(T, B, 4, H)
     np.testing.assert_array_equal(gates[:, :, [0, 1, 3]], 0.5)  # i, f, o
     np.testing.assert_array_equal(gates[:, :, 2], 0.0)  # candidate tanh(0)
     # With c0 = 1 the forget gate of 0.5 halves the cell every step.

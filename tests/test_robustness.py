@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from numbarnn import _config, rnn_backward, rnn_forward
-from numbarnn.kernels import activations, gru, linalg, lstm, simple_rnn
+from numbarnn.kernels import activations, gru_after, gru_before, linalg, lstm, simple_rnn
 
 from .conftest import VARIANTS, make_problem
 
@@ -51,7 +51,8 @@ def test_fastmath_keeps_nan_and_inf_checks():
 
 
 def test_every_kernel_is_cached_and_uses_the_shared_flags():
-    for k in (lstm.lstm_forward, lstm.lstm_backward, gru.gru_forward, gru.gru_backward,
+    for k in (lstm.lstm_forward, lstm.lstm_backward, gru_after.gru_after_forward, gru_after.gru_after_backward,
+                   gru_before.gru_before_forward, gru_before.gru_before_backward,
               simple_rnn.simple_forward, simple_rnn.simple_backward, linalg.matmul_into):
         assert type(k._cache).__name__ == "FunctionCache"  # cache=True, not NullCache
         assert k.targetoptions["nogil"] is True

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from numbarnn import rnn_backward, rnn_forward, rnn_inference
-from numbarnn.kernels import gru, lstm, simple_rnn
+from numbarnn.kernels import gru_after, gru_before, lstm, simple_rnn
 
 from .conftest import make_problem
 
@@ -125,7 +125,8 @@ def test_at_most_two_compiled_signatures(lstm_problem):
                 out, _, tape = rnn_forward(xx, W, U, b, cell=cell, reset_after=reset_after, dtype=dtype,
                                            mask=np.ones((2, 3), int), recurrent_dropout_mask=np.ones((2, 5)))
                 rnn_backward(tape, d_outputs=np.ones(out.shape, int))
-    for kernel in (lstm.lstm_forward, lstm.lstm_backward, gru.gru_forward, gru.gru_backward,
+    for kernel in (lstm.lstm_forward, lstm.lstm_backward, gru_after.gru_after_forward, gru_after.gru_after_backward,
+                   gru_before.gru_before_forward, gru_before.gru_before_backward,
                    simple_rnn.simple_forward, simple_rnn.simple_backward):
         assert len(kernel.signatures) <= 2, (kernel, kernel.signatures)
         for sig in kernel.signatures:

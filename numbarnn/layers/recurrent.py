@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import activations, initializers, regularizers
 from ..kernels.activations import CODES
-from ..recurrent import CELLS, rnn_backward, rnn_forward, rnn_inference
+from ..engine import GATE_COUNTS, rnn_backward, rnn_forward, rnn_inference
 from .base import Layer, check_rate, check_units, initializer_config, regularizer_config
 
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
@@ -85,11 +85,11 @@ class RecurrentLayer(Layer):
 
     # -- weights -------------------------------------------------------------
     def _bias_value(self, H):
-        return self.bias_initializer((CELLS[self.cell] * H,), self.dtype)
+        return self.bias_initializer((GATE_COUNTS[self.cell] * H,), self.dtype)
 
     def build(self, input_shape):
         self.check_input_shape(input_shape)
-        F, H, G = input_shape[-1], self.units, CELLS[self.cell]
+        F, H, G = input_shape[-1], self.units, GATE_COUNTS[self.cell]
         if F is None:
             raise ValueError(f"layer {self.name!r} needs a known number of features; got input shape {input_shape}")
         self._weight_names, self._regularizers = [], {}

@@ -1,43 +1,35 @@
-"""GRU forward and backward-through-time kernels, both common forms.
+"""GRU kernels, ``reset_after=True`` form (Keras 3's default and PyTorch's): forward and BPTT.
 
 Gate blocks in Keras order z (update), r (reset), h (candidate). With
-``hd = h_{t-1} * m_r`` (``m_r`` the recurrent dropout mask, ones when absent)::
+``hd = h_{t-1} * m_r`` (``m_r`` the recurrent dropout mask, ones when absent),
+``zx = x_t W + b`` the input projection and ``b'`` the recurrent bias::
 
-    reset_after=True  (separate input and recurrent biases; PyTorch's form)
-        z = ract(xz + hd Uz + bz')       r = ract(xr + hd Ur + br')
-        u = hd Uh + bh'                  hh = act(xh + r * u)
-    reset_after=False (original form, one bias)
-        z = ract(xz + hd Uz)             r = ract(xr + hd Ur)
-        hh = act(xh + (r * hd) Uh)
+    z = ract(xz + hd Uz + bz')       r = ract(xr + hd Ur + br')
+    u = hd Uh + bh'                  hh = act(xh + r * u)
     h_t = z * h_{t-1} + (1 - z) * hh
 
-where ``xz, xr, xh`` are the input projection ``x_t W + b`` (zx) and ``b'`` the
-recurrent bias. A masked step carries ``h`` through unchanged.
+A masked step carries ``h`` through unchanged. Backward, with dh the gradient
+reaching h_t::
 
-Backward, with dh the gradient reaching h_t::
-
-    dhh' = dh * (1 - z) * act'(hh)            dz' = dh * (h_{t-1} - hh) * ract'(z)
-    after:  dr' = dhh' * u * ract'(r)          dhd = [dz', dr', dhh' * r] U^T
-    before: drh = dhh' Uh^T
-            dr' = drh * hd * ract'(r)          dhd = [dz', dr'] Uzr^T + drh * r
+    dhh' = dh * (1 - z) * act'(hh)        dz' = dh * (h_{t-1} - hh) * ract'(z)
+    dr'  = dhh' * u * ract'(r)            dhd = [dz', dr', dhh' * r] U^T
     dh_{t-1} = dh * z + dhd * m_r
 
-The recurrent kernel arrives split as ``ua`` (all of it for reset_after, only
-the z and r blocks otherwise) and ``uh`` (the h block, reset_after=False only).
+The whole recurrent kernel ``U`` (H, 3H) enters one product per step.
 """
 
 import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import SIGMOID, TANH, activate_block, derivative, derivative_block, fast_sigmoid, fast_tanh
+from .activations import SIGMOID, TANH, activate_block, derivative_block, fast_sigmoid, fast_tanh
 from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def gru_forward(xt, w, bias, ua, uh, brec, h0, mask, rmask, act, ract, reset_after, b0, b1, hs, gates, us, h_last):
-    """Run a GRU over rows ``b0:b1`` of a time-major batch.
+def gru_after_forward(xt, w, bias, u, brec, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, h_last):
+    """Run a ``reset_after`` GRU over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
@@ -47,24 +39,21 @@ def gru_forward(xt, w, bias, ua, uh, brec, h0, mask, rmask, act, ract, reset_aft
         Input kernel.
     bias : ndarray of shape (3H,)
         Input bias.
-    ua : ndarray of shape (H, 3H) if reset_after else (H, 2H)
-        Recurrent kernel (its z and r blocks only when not reset_after).
-    uh : ndarray of shape (H, H), or (0, 0) when reset_after
-        The h block of the recurrent kernel.
-    brec : ndarray of shape (3H,), or (0,) when not reset_after
+    u : ndarray of shape (H, 3H)
+        Recurrent kernel.
+    brec : ndarray of shape (3H,)
         Recurrent bias.
     h0 : ndarray of shape (B, H)
     mask : uint8 ndarray of shape (T, B), or (0, 0)
     rmask : ndarray of shape (B, H), or (0, 0)
     act, ract : int
-    reset_after : bool
     b0, b1 : int
     hs : ndarray of shape (T, B, H), or (0, 0, 0)
         Receives ``h_t`` of every step when not empty.
     gates : ndarray of shape (T, B, 3H), or (0, 0, 0)
         Receives z, r, hh when not empty (training).
     us : ndarray of shape (T, B, H), or (0, 0, 0)
-        Receives ``u = hd Uh + bh'`` (reset_after, training).
+        Receives ``u = hd Uh + bh'`` (training).
     h_last : ndarray of shape (B, H)
     """
     n_steps = xt.shape[0]
@@ -76,34 +65,27 @@ def gru_forward(xt, w, bias, ua, uh, brec, h0, mask, rmask, act, ract, reset_aft
     fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
     h = np.empty((nb, H), xt.dtype)
     hdb = np.empty((nb, H), xt.dtype)
-    zr = np.empty((nb, ua.shape[1]), xt.dtype)
-    zb = np.empty((nb, H), xt.dtype)
-    rhd = np.empty((nb, H), xt.dtype)
-    rh = np.empty((nb, H), xt.dtype)
+    zr = np.empty((nb, 3 * H), xt.dtype)
     grow = np.empty(3 * H, xt.dtype)  # one row's gates when they are not kept
     urow = np.empty(H, xt.dtype)
     load_rows(h0, b0, h)
     for t in range(n_steps):
-        # hd may be h itself: it is read (product, r * hd) before h is updated.
         hd = recurrent_input(h, rmask, b0, hdb)
         project_rows(xt[t], b0, w, bias, zx)
-        matmul_into(hd, ua, zr)
+        matmul_into(hd, u, zr)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
-                for k in range(H):
-                    rhd[bi, k] = 0.0
                 if keep:
                     gates[t, b, :] = 0.0
-                    if reset_after:
-                        us[t, b, :] = 0.0
+                    us[t, b, :] = 0.0
                 continue
             zxr = zx[bi]
             zrr = zr[bi]
             g3 = gates[t, b] if keep else grow
-            if reset_after and fused:
-                ur = us[t, b] if keep else urow
-                hr = h[bi]
+            ur = us[t, b] if keep else urow
+            hr = h[bi]
+            if fused:
                 for k in range(H):
                     z = fast_sigmoid(zxr[k] + zrr[k] + brec[k])
                     r = fast_sigmoid(zxr[H + k] + zrr[H + k] + brec[H + k])
@@ -114,41 +96,17 @@ def gru_forward(xt, w, bias, ua, uh, brec, h0, mask, rmask, act, ract, reset_aft
                     g3[2 * H + k] = hh
                     ur[k] = uk
                     hr[k] = z * hr[k] + (1.0 - z) * hh
-            elif reset_after:
+            else:
                 for j in range(2 * H):
                     g3[j] = zxr[j] + zrr[j] + brec[j]
                 activate_block(ract, g3, 0, 2 * H)
-                ur = us[t, b] if keep else urow
                 for k in range(H):
                     uk = zrr[2 * H + k] + brec[2 * H + k]
                     ur[k] = uk
                     g3[2 * H + k] = zxr[2 * H + k] + g3[H + k] * uk
                 activate_block(act, g3, 2 * H, 3 * H)
-                hr = h[bi]
                 for k in range(H):
                     z = g3[k]
-                    hr[k] = z * hr[k] + (1.0 - z) * g3[2 * H + k]
-            else:
-                for j in range(2 * H):
-                    g3[j] = zxr[j] + zrr[j]
-                activate_block(ract, g3, 0, 2 * H)
-                for k in range(H):
-                    zb[bi, k] = g3[k]
-                    rhd[bi, k] = g3[H + k] * hd[bi, k]
-        if not reset_after:
-            matmul_into(rhd, uh, rh)
-            for bi in range(nb):
-                b = b0 + bi
-                if not is_valid(mask, t, b):
-                    continue
-                zxr = zx[bi]
-                g3 = gates[t, b] if keep else grow
-                for k in range(H):
-                    g3[2 * H + k] = zxr[2 * H + k] + rh[bi, k]
-                activate_block(act, g3, 2 * H, 3 * H)
-                hr = h[bi]
-                for k in range(H):
-                    z = zb[bi, k]
                     hr[k] = z * hr[k] + (1.0 - z) * g3[2 * H + k]
         if keep_h:
             for bi in range(nb):
@@ -157,21 +115,17 @@ def gru_forward(xt, w, bias, ua, uh, brec, h0, mask, rmask, act, ract, reset_aft
 
 
 @njit(**JIT_OPTIONS)
-def gru_backward(
-    uat, uht, h0, mask, rmask, act, ract, reset_after, b0, b1, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0
-):
-    """Backpropagate through a GRU over rows ``b0:b1``.
+def gru_after_backward(ut, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0):
+    """Backpropagate through a ``reset_after`` GRU over rows ``b0:b1``.
 
     Parameters
     ----------
-    uat : ndarray of shape (3H, H) if reset_after else (2H, H)
-        Transpose of ``ua`` from :func:`gru_forward`, C-contiguous.
-    uht : ndarray of shape (H, H), or (0, 0) when reset_after
-        Transpose of ``uh``.
-    h0, mask, rmask, act, ract, reset_after, b0, b1
-        As in :func:`gru_forward`.
+    ut : ndarray of shape (3H, H)
+        Transposed recurrent kernel, C-contiguous.
+    h0, mask, rmask, act, ract, b0, b1
+        As in :func:`gru_after_forward`.
     hs, gates, us : ndarray
-        Stored by :func:`gru_forward` in training mode.
+        Stored by :func:`gru_after_forward` in training mode.
     dhs : ndarray of shape (T, B, H), or (0, 0, 0)
         Gradient with respect to each step's output.
     dh_last : ndarray of shape (B, H)
@@ -189,9 +143,7 @@ def gru_backward(
     has_rdrop = rmask.shape[0] > 0
     dh = np.empty((nb, H), gates.dtype)
     direct = np.empty((nb, H), gates.dtype)
-    dza = np.empty((nb, uat.shape[0]), gates.dtype)
-    dhhb = np.empty((nb, H), gates.dtype)
-    drh = np.empty((nb, H), gates.dtype)
+    dza = np.empty((nb, 3 * H), gates.dtype)
     dhd = np.empty((nb, H), gates.dtype)
     dg = np.empty(3 * H, gates.dtype)  # gate derivatives of one row
     dhh = np.empty(H, gates.dtype)  # gradient of one row's candidate pre-activation
@@ -203,7 +155,6 @@ def gru_backward(
             add_output_grad(dhs, t, b, valid, zero_masked, dh[bi])
             if not valid:
                 dza[bi, :] = 0.0
-                dhhb[bi, :] = 0.0
                 dz[t, b, :] = 0.0
                 continue
             g3 = gates[t, b]
@@ -211,6 +162,7 @@ def gru_backward(
             dhr = dh[bi]
             dzr = dz[t, b]
             dzar = dza[bi]
+            usr = us[t, b]
             # One array written per loop, so that each loop vectorises (see lstm_backward).
             derivative_block(ract, g3, dg, 0, 2 * H)
             derivative_block(act, g3, dg, 2 * H, 3 * H)
@@ -225,38 +177,19 @@ def gru_backward(
                 direct_row[k] = dhr[k] * g3[k]
             for k in range(H):
                 dzar[k] = dzr[k]
-            if reset_after:
-                usr = us[t, b]
-                for k in range(H):
-                    dzr[H + k] = dhh[k] * usr[k] * dg[H + k]
-                for k in range(H):
-                    dzar[H + k] = dzr[H + k]
-                for k in range(H):
-                    dzar[2 * H + k] = dhh[k] * g3[H + k]
-            else:
-                copy_row(dhh, dhhb[bi])
-        if not reset_after:
-            matmul_into(dhhb, uht, drh)
-            for bi in range(nb):
-                b = b0 + bi
-                if not is_valid(mask, t, b):
-                    continue
-                for k in range(H):
-                    hp = hs[t - 1, b, k] if t > 0 else h0[b, k]
-                    hdk = hp * rmask[b, k] if has_rdrop else hp
-                    r = gates[t, b, H + k]
-                    drr = drh[bi, k] * hdk * derivative(ract, r)
-                    dza[bi, H + k] = drr
-                    dz[t, b, H + k] = drr
-        matmul_into(dza, uat, dhd)
+            for k in range(H):
+                dzr[H + k] = dhh[k] * usr[k] * dg[H + k]
+            for k in range(H):
+                dzar[H + k] = dzr[H + k]
+            for k in range(H):
+                dzar[2 * H + k] = dhh[k] * g3[H + k]
+        matmul_into(dza, ut, dhd)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
                 continue
             for k in range(H):
                 g = dhd[bi, k]
-                if not reset_after:
-                    g += drh[bi, k] * gates[t, b, H + k]
                 if has_rdrop:
                     g *= rmask[b, k]
                 dh[bi, k] = direct[bi, k] + g
