@@ -58,9 +58,9 @@ class StageClock:
 
 def _loop_stage(fn, args):
     name = getattr(args[0], "__qualname__", "")
-    if name.startswith("_run_forward"):
+    if name.startswith("CellAdaptor.forward"):
         return "forward loop"
-    if name.startswith("_backward"):
+    if name.startswith("CellAdaptor.backward"):
         return "backward loop"
     return None  # chunks of a product: counted by the product's own stage
 
@@ -72,7 +72,7 @@ def instrument(clock):
 
     saved = [(_threads, "matmul"), (_threads, "run_chunks"), (optimizers.Optimizer, "apply")]
     originals = [getattr(obj, name) for obj, name in saved]
-    # recurrent.py calls the module's functions through the module, so patching it is enough.
+    # The engine calls the module's functions through the module, so patching it is enough.
     _threads.matmul = clock.wrap(originals[0], lambda fn, args: None if clock._stack else "gradient products")
     _threads.run_chunks = clock.wrap(originals[1], _loop_stage)
     optimizers.Optimizer.apply = clock.wrap(originals[2], "optimizer")

@@ -27,39 +27,30 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import initializers, optimizers, regularizers
 from ._progress import ProgressBar
 from ._sequences import is_ragged, pad_ragged, pad_targets
+from ._validation import Boolean, Interval, NoneOr, Options, check_int, check_sample_weight, validate_params
 from .callbacks import Callback
 from .layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
 from .models import Sequential
 
 __all__ = ["RNNRegressor", "RNNClassifier"]
 
-_CELLS = {"lstm": LSTM, "gru": GRU, "simple": SimpleRNN}
-_OPTIMIZERS = ("adam", "rmsprop", "sgd")
+_LAYER_CLASSES = {"lstm": LSTM, "gru": GRU, "simple": SimpleRNN}
+_OPTIMIZER_CLASSES = {"adam": optimizers.Adam, "rmsprop": optimizers.RMSprop, "sgd": optimizers.SGD}
 
 
-def _check_int(value, name, low, high=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an int {bound}; got {value!r}")
-    return int(value)
+def _check_hidden_layer_sizes(value, name):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        sizes = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of ints; got {value!r}") from None
+    if not sizes:
+        raise ValueError(f"{name} must hold at least one layer size")
+    return tuple(check_int(s, f"{name} entries", low=1) for s in sizes)
 
 
-def _check_float(value, name, low, high=None, low_open=False, high_open=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    value = float(value)
-    bad = not np.isfinite(value) or value < low or (low_open and value == low)
-    if high is not None:
-        bad = bad or value > high or (high_open and value == high)
-    if bad:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lo}{low}, {'inf' if high is None else high}{hi}; got {value!r}")
-    return value
-
-
-class _Monitor(Callback):
+class _EpochMonitor(Callback):
     """Per-epoch bookkeeping as scikit-learn's MLP does it: loss curve, tolerance, early stopping."""
 
     def __init__(self, est, validation, prior, total_epochs):
@@ -156,42 +147,34 @@ class _BaseRNN(BaseEstimator):
         self.warm_start = warm_start
         self.dtype = dtype
 
+    # What each constructor parameter may be, checked in fit (random_state by check_random_state).
+    _parameter_constraints = {
+        "cell": Options(_LAYER_CLASSES),
+        "hidden_layer_sizes": _check_hidden_layer_sizes,
+        "bidirectional": Boolean(),
+        "dropout": Interval(float, 0.0, 1.0, closed="left"),
+        "recurrent_dropout": Interval(float, 0.0, 1.0, closed="left"),
+        "alpha": Interval(float, 0.0, None),
+        "optimizer": Options(_OPTIMIZER_CLASSES),
+        "learning_rate_init": Interval(float, 0.0, None, closed="neither"),
+        "batch_size": Interval(int, 1, None),
+        "max_iter": Interval(int, 1, None),
+        "shuffle": Boolean(),
+        "tol": Interval(float, 0.0, None),
+        "early_stopping": Boolean(),
+        "validation_fraction": Interval(float, 0.0, 1.0, closed="neither"),
+        "n_iter_no_change": Interval(int, 1, None),
+        "clipnorm": NoneOr(Interval(float, 0.0, None, closed="neither")),
+        "output": Options(("last", "sequence")),
+        "verbose": Interval(int, 0, None),
+        "warm_start": Boolean(),
+        "dtype": Options(("float32", "float64", np.float32, np.float64)),
+    }
+
     # -- parameters ---------------------------------------------------------
     def _validate_params(self):
-        if self.cell not in _CELLS:
-            raise ValueError(f"cell must be one of {sorted(_CELLS)}; got {self.cell!r}")
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
-            sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            raise TypeError(f"hidden_layer_sizes must be a tuple of ints; got {self.hidden_layer_sizes!r}") from None
-        if not sizes:
-            raise ValueError("hidden_layer_sizes must hold at least one layer size")
-        sizes = tuple(_check_int(s, "hidden_layer_sizes entries", 1) for s in sizes)
-        for name in ("bidirectional", "shuffle", "early_stopping", "warm_start"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
-        _check_float(self.dropout, "dropout", 0.0, 1.0)
-        _check_float(self.recurrent_dropout, "recurrent_dropout", 0.0, 1.0)
-        _check_float(self.alpha, "alpha", 0.0)
-        if self.optimizer not in _OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {list(_OPTIMIZERS)}; got {self.optimizer!r}")
-        _check_float(self.learning_rate_init, "learning_rate_init", 0.0, low_open=True)
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.max_iter, "max_iter", 1)
-        _check_float(self.tol, "tol", 0.0)
-        _check_float(self.validation_fraction, "validation_fraction", 0.0, 1.0, low_open=True)
-        _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
-        if self.clipnorm is not None:
-            _check_float(self.clipnorm, "clipnorm", 0.0, low_open=True)
-        if self.output not in ("last", "sequence"):
-            raise ValueError(f"output must be 'last' or 'sequence'; got {self.output!r}")
-        _check_int(self.verbose, "verbose", 0)
-        if self.dtype not in ("float32", "float64", np.float32, np.float64):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
-        return sizes
+        validate_params(self.get_params(deep=False), self._parameter_constraints)
+        return _check_hidden_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
 
     # -- input ----------------------------------------------------------------
     def _check_X(self, X, reset):
@@ -241,69 +224,67 @@ class _BaseRNN(BaseEstimator):
         return np.ascontiguousarray(X3), mask, kind
 
     def _check_sample_weight(self, sample_weight, n):
-        if sample_weight is None:
-            return None
-        w = np.asarray(sample_weight)
-        if w.dtype.kind not in "biuf":
-            raise TypeError(f"sample_weight must hold numbers; got dtype {w.dtype}")
-        if w.ndim == 0:
-            w = np.full(n, float(w))
-        if w.shape != (n,):
-            raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n,)}!")
-        w = w.astype(np.float64)
-        if not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError("sample_weight must hold finite numbers >= 0")
-        if w.sum() <= 0:
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+            if sample_weight.ndim == 0:
+                sample_weight = np.full(n, sample_weight)
+        w = check_sample_weight(sample_weight, n, per_step=False)
+        if w is not None and w.sum() <= 0:
             raise ValueError("sample_weight must not be all zeros")
         return w
 
     # -- model ------------------------------------------------------------------
     def _build_model(self, sizes, n_features, n_outputs, activation, loss, rng):
+        """The network, compiled, and the generator its fits draw shuffling and dropout from."""
         dtype = np.dtype(self.dtype).name
         reg = regularizers.L2(self.alpha) if self.alpha > 0 else None
+        # Every seed is drawn here, in one fixed order: each layer's kernels, the head's, then each
+        # backward direction's, then the training generator's.
+        layer_seeds = [(int(rng.randint(2**31 - 1)), int(rng.randint(2**31 - 1))) for _ in sizes]
+        head_seed = int(rng.randint(2**31 - 1))
+        backward_seeds = [(int(rng.randint(2**31 - 1)), int(rng.randint(2**31 - 1))) for _ in sizes] \
+            if self.bidirectional else None  # fmt: skip
+        generator = np.random.default_rng(int(rng.randint(2**31 - 1)))
 
-        def seed():
-            return int(rng.randint(2**31 - 1))
-
-        layers = []
-        for i, units in enumerate(sizes):
-            last = i == len(sizes) - 1
-            layer = _CELLS[self.cell](
+        def recurrent(i, units, seeds, **extra):
+            return _LAYER_CLASSES[self.cell](
                 units,
-                return_sequences=(not last) or self.output == "sequence",
+                return_sequences=(i < len(sizes) - 1) or self.output == "sequence",
                 dropout=self.dropout,
                 recurrent_dropout=self.recurrent_dropout,
-                kernel_initializer=initializers.GlorotUniform(seed()),
-                recurrent_initializer=initializers.Orthogonal(seed=seed()),
+                kernel_initializer=initializers.GlorotUniform(seeds[0]),
+                recurrent_initializer=initializers.Orthogonal(seed=seeds[1]),
                 kernel_regularizer=reg,
                 recurrent_regularizer=reg,
                 dtype=dtype,
-                input_shape=(None, n_features) if i == 0 else None,
+                **extra,
             )
-            layers.append(Bidirectional(layer) if self.bidirectional else layer)
+
+        layers = []
+        for i, units in enumerate(sizes):
+            shape = {"input_shape": (None, n_features)} if i == 0 else {}
+            layer = recurrent(i, units, layer_seeds[i], **shape)
+            if self.bidirectional:
+                backward = recurrent(i, units, backward_seeds[i], go_backwards=True)
+                layer = Bidirectional(layer, backward_layer=backward)
+            layers.append(layer)
         layers.append(
-            Dense(n_outputs, activation=activation, kernel_initializer=initializers.GlorotUniform(seed()),
+            Dense(n_outputs, activation=activation, kernel_initializer=initializers.GlorotUniform(head_seed),
                   kernel_regularizer=reg, dtype=dtype)  # fmt: skip
         )
         model = Sequential(layers)
-        if self.bidirectional:  # give the backward direction its own initial weights
-            for layer in model.layers[:-1]:
-                back = layer.backward_layer
-                back.kernel[...] = initializers.GlorotUniform(seed())(back.kernel.shape, dtype)
-                back.recurrent_kernel[...] = initializers.Orthogonal(seed=seed())(back.recurrent_kernel.shape, dtype)
-        opt_class = {"adam": optimizers.Adam, "rmsprop": optimizers.RMSprop, "sgd": optimizers.SGD}[self.optimizer]
+        opt_class = _OPTIMIZER_CLASSES[self.optimizer]
         extra = {"momentum": 0.9, "nesterov": True} if self.optimizer == "sgd" else {}
         opt = opt_class(learning_rate=self.learning_rate_init, clipnorm=self.clipnorm, **extra)
         model.compile(optimizer=opt, loss=loss)
-        model._generator = np.random.default_rng(seed())
-        return model
+        return model, generator
 
     @staticmethod
-    def _copy_model(model):
-        """An independent copy (weights, optimizer state and generator), so training can be rolled back."""
+    def _copy_model(model, generator):
+        """Independent copies of the model (weights, optimizer state) and its generator, for a rollback."""
         clone = copy.deepcopy(model)
         clone.history = None
-        return clone
+        return clone, copy.deepcopy(generator)
 
     # -- fitting ----------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -351,13 +332,16 @@ class _BaseRNN(BaseEstimator):
 
         rng = check_random_state(self.random_state)
         if continuing:
-            model = self._copy_model(self.model_)
+            # (a model fitted before the generator moved onto the estimator continues from a fresh one)
+            model, generator = self._copy_model(self.model_, getattr(self, "_generator", None))
+            if generator is None:
+                generator = np.random.default_rng(rng.randint(2**31 - 1))
             prior = {"loss_curve": self.loss_curve_, "validation_scores": self.validation_scores_ or [],
                      "best_loss": self.best_loss_ if self.best_loss_ is not None else np.inf,
                      "best_validation_score": self.best_validation_score_ or -np.inf}  # fmt: skip
             n_iter, t = self.n_iter_, self.t_
         else:
-            model = self._build_model(sizes, X3.shape[2], n_outputs, activation, loss, rng)
+            model, generator = self._build_model(sizes, X3.shape[2], n_outputs, activation, loss, rng)
             prior, n_iter, t = {}, 0, 0
 
         validation = None
@@ -371,7 +355,7 @@ class _BaseRNN(BaseEstimator):
                 raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training or validation data")
 
         epochs = 1 if incremental else self.max_iter
-        monitor = _Monitor(self, validation, prior, epochs)
+        monitor = _EpochMonitor(self, validation, prior, epochs)
         Xt, yt = X3[train_idx], y_enc[train_idx]
         model.fit(
             Xt,
@@ -383,6 +367,7 @@ class _BaseRNN(BaseEstimator):
             sample_weight=None if sw is None else sw[train_idx],
             callbacks=[monitor],
             mask=None if mask is None else mask[train_idx],
+            seed=generator,
         )
         if monitor.bar is not None:
             monitor.bar.target = monitor.epochs
@@ -400,6 +385,7 @@ class _BaseRNN(BaseEstimator):
 
         # Training completed: assign the fitted attributes together.
         self.model_ = model
+        self._generator = generator
         self.loss_curve_ = monitor.loss_curve
         self.n_iter_ = n_iter + monitor.epochs
         self.t_ = t + monitor.epochs * len(train_idx)
@@ -436,7 +422,9 @@ class _BaseRNN(BaseEstimator):
         return tags
 
 
-_SHARED_DOC = """
+class RNNRegressor(RegressorMixin, _BaseRNN):
+    """Recurrent-network regressor (LSTM, GRU or SimpleRNN layers and a linear head), trained on MSE.
+
     Parameters
     ----------
     cell : {'lstm', 'gru', 'simple'}, default='lstm'
@@ -482,9 +470,12 @@ _SHARED_DOC = """
     Input ``X``: array of shape (n_samples, n_timesteps), read as one feature per
     step; or (n_samples, n_timesteps, n_features); or a list of arrays of shape
     (n_timesteps_i, n_features) with different lengths, padded and masked exactly.
-"""
 
-_SHARED_ATTRIBUTES = """
+    Targets ``y``: (n_samples,) or (n_samples, n_outputs); with ``output='sequence'``,
+    (n_samples, n_timesteps) or (n_samples, n_timesteps, n_outputs) (a list of arrays for list input).
+
+    Attributes
+    ----------
     model_ : Sequential
         The trained network.
     loss_curve_ : list of float
@@ -505,10 +496,19 @@ _SHARED_ATTRIBUTES = """
         Column names, when X was a DataFrame with string column names.
     n_outputs_ : int
         Width of the output layer.
-"""
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn import RNNRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((200, 8))            # 200 sequences of 8 steps, one feature
+    >>> y = X.sum(axis=1)
+    >>> reg = RNNRegressor(hidden_layer_sizes=(16,), max_iter=30, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
 
-class RNNRegressor(RegressorMixin, _BaseRNN):
     def _encode_targets(self, y, X3, lengths, ragged, continuing, classes):
         if self.output == "sequence" and ragged:
             y = pad_targets(y, lengths)
@@ -572,33 +572,99 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         return tags
 
 
-RNNRegressor.__doc__ = (
-    """Recurrent-network regressor (LSTM, GRU or SimpleRNN layers and a linear head), trained on MSE.
-"""
-    + _SHARED_DOC
-    + """
-    Targets ``y``: (n_samples,) or (n_samples, n_outputs); with ``output='sequence'``,
-    (n_samples, n_timesteps) or (n_samples, n_timesteps, n_outputs) (a list of arrays for list input).
+class RNNClassifier(ClassifierMixin, _BaseRNN):
+    """Recurrent-network classifier (LSTM, GRU or SimpleRNN layers and a sigmoid or softmax head).
+
+    Parameters
+    ----------
+    cell : {'lstm', 'gru', 'simple'}, default='lstm'
+        Recurrent cell.
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Units of each recurrent layer, stacked in order.
+    bidirectional : bool, default=False
+        Read the sequences both ways (each layer wrapped in Bidirectional, outputs concatenated).
+    dropout, recurrent_dropout : float in [0, 1), default=0.0
+        Dropout on the inputs and on the recurrent state of every recurrent layer while training.
+    alpha : float, default=0.0
+        L2 penalty ``alpha * sum(w**2)`` on every kernel, added to each batch's loss.
+    optimizer : {'adam', 'rmsprop', 'sgd'}, default='adam'
+        'sgd' uses Nesterov momentum 0.9, as MLP's default.
+    learning_rate_init : float, default=1e-3
+    batch_size : int, default=32
+        Samples per batch (at most the number of samples).
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    tol : float, default=1e-4
+        Training stops when the loss (or the validation score, with early stopping)
+        has not improved by ``tol`` for more than ``n_iter_no_change`` epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop on its score and keep the best epoch's weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    clipnorm : float, optional
+        Clip each gradient array to this norm.
+    output : {'last', 'sequence'}, default='last'
+        One prediction per sequence, or one per time step.
+    random_state : int, RandomState instance or None, default=None
+        Fixes the initial weights, the shuffling, dropout and the validation split:
+        the same value gives the same model, bit for bit, at a fixed thread count.
+    verbose : int, default=0
+        1 shows a progress bar over the epochs with the loss.
+    warm_start : bool, default=False
+        Continue training the fitted model on the next call to ``fit``.
+    dtype : {'float32', 'float64'}, default='float32'
+        Working precision.
+
+    Input ``X``: array of shape (n_samples, n_timesteps), read as one feature per
+    step; or (n_samples, n_timesteps, n_features); or a list of arrays of shape
+    (n_timesteps_i, n_features) with different lengths, padded and masked exactly.
+    class_weight : 'balanced', dict or None, default=None
+        Weight of each class in the loss (``output='last'``).
+
+    Targets ``y``: labels of any type, shape (n_samples,); with ``output='sequence'``,
+    (n_samples, n_timesteps) (a list of arrays for list input). Two classes use a
+    sigmoid output and binary cross-entropy, more a softmax and cross-entropy.
 
     Attributes
-    ----------"""
-    + _SHARED_ATTRIBUTES
-    + """
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    model_ : Sequential
+        The trained network.
+    loss_curve_ : list of float
+        Training loss after each epoch.
+    best_loss_ : float or None
+        Lowest training loss (None with early stopping).
+    validation_scores_ : list of float or None
+        Score on the held-out data after each epoch (early stopping only).
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Training samples seen.
+    n_features_in_ : int
+        For 2-D input the number of steps (which predict then requires); for 3-D or
+        list input the number of features per step (any length is accepted at predict).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+    n_outputs_ : int
+        Width of the output layer.
+
     Examples
     --------
     >>> import numpy as np
-    >>> from numbarnn import RNNRegressor
+    >>> from numbarnn import RNNClassifier
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.random((200, 8))            # 200 sequences of 8 steps, one feature
-    >>> y = X.sum(axis=1)
-    >>> reg = RNNRegressor(hidden_layer_sizes=(16,), max_iter=30, random_state=0).fit(X, y)
-    >>> reg.predict(X[:2]).shape
-    (2,)
+    >>> X = rng.normal(size=(120, 6, 2))
+    >>> y = np.where(X[:, :, 0].sum(axis=1) > 0, "up", "down")
+    >>> clf = RNNClassifier(cell="gru", hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['down', 'up'], dtype='<U4')
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
     """
-)
 
-
-class RNNClassifier(ClassifierMixin, _BaseRNN):
     def __init__(
         self,
         cell="lstm",
@@ -767,33 +833,3 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         return tags
 
 
-RNNClassifier.__doc__ = (
-    """Recurrent-network classifier (LSTM, GRU or SimpleRNN layers and a sigmoid or softmax head).
-"""
-    + _SHARED_DOC
-    + """    class_weight : 'balanced', dict or None, default=None
-        Weight of each class in the loss (``output='last'``).
-
-    Targets ``y``: labels of any type, shape (n_samples,); with ``output='sequence'``,
-    (n_samples, n_timesteps) (a list of arrays for list input). Two classes use a
-    sigmoid output and binary cross-entropy, more a softmax and cross-entropy.
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)"""
-    + _SHARED_ATTRIBUTES
-    + """
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from numbarnn import RNNClassifier
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(120, 6, 2))
-    >>> y = np.where(X[:, :, 0].sum(axis=1) > 0, "up", "down")
-    >>> clf = RNNClassifier(cell="gru", hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, y)
-    >>> clf.classes_
-    array(['down', 'up'], dtype='<U4')
-    >>> clf.predict_proba(X[:3]).shape
-    (3, 2)
-    """
-)

@@ -13,24 +13,9 @@ import math
 import numpy as np
 
 from ._serialization import make_registry, resolve
+from ._validation import check_float, check_rate
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "get"]
-
-
-def _positive(value, name, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number; got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0; got {value!r}")
-    return value
-
-
-def _fraction(value, name):
-    value = _positive(value, name, allow_zero=True)
-    if value >= 1:
-        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
-    return value
 
 
 class Optimizer:
@@ -47,15 +32,17 @@ class Optimizer:
     """
 
     def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None, weight_decay=None, name=None):
-        self.learning_rate = _positive(learning_rate, "learning_rate")
+        self.learning_rate = check_float(learning_rate, "learning_rate", 0.0, low_open=True)
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = [k for k, v in clips.items() if v is not None]
         if len(given) > 1:
             raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm can be set; got {given}")
-        self.clipnorm = None if clipnorm is None else _positive(clipnorm, "clipnorm")
-        self.clipvalue = None if clipvalue is None else _positive(clipvalue, "clipvalue")
-        self.global_clipnorm = None if global_clipnorm is None else _positive(global_clipnorm, "global_clipnorm")
-        self.weight_decay = None if weight_decay is None else _positive(weight_decay, "weight_decay", allow_zero=True)
+        self.clipnorm = None if clipnorm is None else check_float(clipnorm, "clipnorm", 0.0, low_open=True)
+        self.clipvalue = None if clipvalue is None else check_float(clipvalue, "clipvalue", 0.0, low_open=True)
+        self.global_clipnorm = (
+            None if global_clipnorm is None else check_float(global_clipnorm, "global_clipnorm", 0.0, low_open=True)
+        )
+        self.weight_decay = None if weight_decay is None else check_float(weight_decay, "weight_decay", 0.0)
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
         self._slots = None
@@ -172,7 +159,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.momentum = _fraction(momentum, "momentum")
+        self.momentum = check_rate(momentum, "momentum")
         self.nesterov = bool(nesterov)
 
     def _update(self, i, g, v, lr):
@@ -203,9 +190,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.rho = _fraction(rho, "rho")
-        self.momentum = _fraction(momentum, "momentum")
-        self.epsilon = _positive(epsilon, "epsilon")
+        self.rho = check_rate(rho, "rho")
+        self.momentum = check_rate(momentum, "momentum")
+        self.epsilon = check_float(epsilon, "epsilon", 0.0, low_open=True)
         self.centered = bool(centered)
 
     def _update(self, i, g, v, lr):
@@ -250,9 +237,9 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self.beta_1 = _fraction(beta_1, "beta_1")
-        self.beta_2 = _fraction(beta_2, "beta_2")
-        self.epsilon = _positive(epsilon, "epsilon")
+        self.beta_1 = check_rate(beta_1, "beta_1")
+        self.beta_2 = check_rate(beta_2, "beta_2")
+        self.epsilon = check_float(epsilon, "epsilon", 0.0, low_open=True)
         self.amsgrad = bool(amsgrad)
 
     def _update(self, i, g, v, lr):

@@ -213,14 +213,14 @@ def test_failed_fit_keeps_the_previous_state(failure, monkeypatch):
             reg.fit(X * 1e3, y)
     else:
         exc = KeyboardInterrupt if failure == "keyboard" else RuntimeError
-        original = estimators_module._Monitor.on_epoch_end
+        original = estimators_module._EpochMonitor.on_epoch_end
 
         def interrupt(self, epoch, logs=None):
             original(self, epoch, logs)
             if epoch == 2:
                 raise exc("stop")
 
-        monkeypatch.setattr(estimators_module._Monitor, "on_epoch_end", interrupt)
+        monkeypatch.setattr(estimators_module._EpochMonitor, "on_epoch_end", interrupt)
         with pytest.raises(exc):
             reg.fit(X[:, :4], y)  # different data and n_features: nothing of it may stay
     assert _fitted_attributes(reg).keys() == before.keys()
@@ -235,7 +235,7 @@ def test_failed_first_fit_leaves_the_estimator_unfitted(monkeypatch):
     def boom(self, epoch, logs=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(estimators_module._Monitor, "on_epoch_end", boom)
+    monkeypatch.setattr(estimators_module._EpochMonitor, "on_epoch_end", boom)
     with pytest.raises(KeyboardInterrupt):
         reg.fit(X, y)
     assert not any(k.endswith("_") for k in vars(reg))

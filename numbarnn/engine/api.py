@@ -123,49 +123,6 @@ def outputs_of(p, buf):
     return out, states
 
 
-_DOC_ARGS = """
-    x : array-like of shape (batch, steps, features)
-        Input sequences; numbers of any real dtype (converted to the working dtype).
-    kernel : array-like of shape (features, G*units)
-        Input weights, gate blocks in Keras order (G = 4 for 'lstm', 3 for 'gru', 1 for 'simple').
-    recurrent_kernel : array-like of shape (units, G*units)
-        Recurrent weights.
-    bias : array-like of shape (G*units,) or, for a GRU with ``reset_after``, (2, 3*units); optional
-        ``None`` means no bias.
-    cell : {'lstm', 'gru', 'simple'}, default='lstm'
-    initial_state : list of array-like of shape (batch, units), optional
-        ``[h0, c0]`` for an LSTM, ``[h0]`` (or ``h0``) otherwise; zeros by default.
-    mask : array-like of bool of shape (batch, steps), optional
-        False marks a padded step, which carries the state through unchanged."""
-
-_DOC_DROPOUT = """
-    dropout_mask : array-like of shape (batch, features), optional
-        Multiplies every step's input.
-    recurrent_dropout_mask : array-like of shape (batch, units), optional
-        Multiplies ``h_{t-1}`` where it enters the recurrent products."""
-
-_DOC_OPTIONS = """
-    activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'}, default='tanh'
-    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
-        Gate activation (LSTM and GRU only).
-    reset_after : bool, default=True
-        GRU form: reset gate after the recurrent product (two biases) or before.
-    reverse : bool, default=False
-        Read the sequence from its last step; outputs stay aligned with the input steps.
-    return_sequences : bool, default=False
-        Return every step's output, shape (batch, steps, units), or only the last
-        (the final state), shape (batch, units).
-    zero_output_for_mask : bool, default=False
-        Masked steps output zeros instead of the carried state.
-    dtype : {'float32', 'float64'}, optional
-        Working dtype; by default the kernel's if it is float32 or float64, else float32.
-    device : {'cpu', 'cuda'}, default='cpu'
-        Where the kernels run; 'cuda' needs ``pip install "numbarnn[cuda]"`` and a GPU. Inputs
-        and results are host numpy arrays either way, and :func:`rnn_backward` runs where its
-        tape's forward pass ran.
-"""
-
-
 def rnn_forward(
     x,
     kernel,
@@ -186,25 +143,46 @@ def rnn_forward(
     dtype=None,
     device="cpu",
 ):
-    p = make_plan(
-        x, kernel, recurrent_kernel, bias, cell, initial_state, mask, dropout_mask, recurrent_dropout_mask,
-        activation, recurrent_activation, reset_after, reverse, return_sequences, zero_output_for_mask, dtype,
-        device,
-    )  # fmt: skip
-    buf = run_forward(p, training=True)
-    outputs, states = outputs_of(p, buf)
-    return outputs, states, RNNTape(p, buf)
-
-
-rnn_forward.__doc__ = (
     """Run a recurrent cell over a batch of sequences, keeping what the backward pass needs.
 
     Parameters
-    ----------"""
-    + _DOC_ARGS
-    + _DOC_DROPOUT
-    + _DOC_OPTIONS
-    + """
+    ----------
+    x : array-like of shape (batch, steps, features)
+        Input sequences; numbers of any real dtype (converted to the working dtype).
+    kernel : array-like of shape (features, G*units)
+        Input weights, gate blocks in Keras order (G = 4 for 'lstm', 3 for 'gru', 1 for 'simple').
+    recurrent_kernel : array-like of shape (units, G*units)
+        Recurrent weights.
+    bias : array-like of shape (G*units,) or, for a GRU with ``reset_after``, (2, 3*units); optional
+        ``None`` means no bias.
+    cell : {'lstm', 'gru', 'simple'}, default='lstm'
+    initial_state : list of array-like of shape (batch, units), optional
+        ``[h0, c0]`` for an LSTM, ``[h0]`` (or ``h0``) otherwise; zeros by default.
+    mask : array-like of bool of shape (batch, steps), optional
+        False marks a padded step, which carries the state through unchanged.
+    dropout_mask : array-like of shape (batch, features), optional
+        Multiplies every step's input.
+    recurrent_dropout_mask : array-like of shape (batch, units), optional
+        Multiplies ``h_{t-1}`` where it enters the recurrent products.
+    activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'}, default='tanh'
+    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
+        Gate activation (LSTM and GRU only).
+    reset_after : bool, default=True
+        GRU form: reset gate after the recurrent product (two biases) or before.
+    reverse : bool, default=False
+        Read the sequence from its last step; outputs stay aligned with the input steps.
+    return_sequences : bool, default=False
+        Return every step's output, shape (batch, steps, units), or only the last
+        (the final state), shape (batch, units).
+    zero_output_for_mask : bool, default=False
+        Masked steps output zeros instead of the carried state.
+    dtype : {'float32', 'float64'}, optional
+        Working dtype; by default the kernel's if it is float32 or float64, else float32.
+    device : {'cpu', 'cuda'}, default='cpu'
+        Where the kernels run; 'cuda' needs ``pip install "numbarnn[cuda]"`` and a GPU. Inputs
+        and results are host numpy arrays either way, and :func:`rnn_backward` runs where its
+        tape's forward pass ran.
+
     Returns
     -------
     outputs : ndarray of shape (batch, steps, units) or (batch, units)
@@ -234,8 +212,14 @@ rnn_forward.__doc__ = (
     >>> grads.kernel.shape
     (3, 16)
     """
-)
-
+    p = make_plan(
+        x, kernel, recurrent_kernel, bias, cell, initial_state, mask, dropout_mask, recurrent_dropout_mask,
+        activation, recurrent_activation, reset_after, reverse, return_sequences, zero_output_for_mask, dtype,
+        device,
+    )  # fmt: skip
+    buf = run_forward(p, training=True)
+    outputs, states = outputs_of(p, buf)
+    return outputs, states, RNNTape(p, buf)
 
 
 def rnn_inference(
@@ -256,30 +240,54 @@ def rnn_inference(
     dtype=None,
     device="cpu",
 ):
-    p = make_plan(
-        x, kernel, recurrent_kernel, bias, cell, initial_state, mask, None, None,
-        activation, recurrent_activation, reset_after, reverse, return_sequences, zero_output_for_mask, dtype,
-        device,
-    )  # fmt: skip
-    return outputs_of(p, run_forward(p, training=False))
-
-
-rnn_inference.__doc__ = (
     """Run a recurrent cell over a batch of sequences for prediction; nothing is kept for training.
 
     Parameters
-    ----------"""
-    + _DOC_ARGS
-    + _DOC_OPTIONS
-    + """
+    ----------
+    x : array-like of shape (batch, steps, features)
+        Input sequences; numbers of any real dtype (converted to the working dtype).
+    kernel : array-like of shape (features, G*units)
+        Input weights, gate blocks in Keras order (G = 4 for 'lstm', 3 for 'gru', 1 for 'simple').
+    recurrent_kernel : array-like of shape (units, G*units)
+        Recurrent weights.
+    bias : array-like of shape (G*units,) or, for a GRU with ``reset_after``, (2, 3*units); optional
+        ``None`` means no bias.
+    cell : {'lstm', 'gru', 'simple'}, default='lstm'
+    initial_state : list of array-like of shape (batch, units), optional
+        ``[h0, c0]`` for an LSTM, ``[h0]`` (or ``h0``) otherwise; zeros by default.
+    mask : array-like of bool of shape (batch, steps), optional
+        False marks a padded step, which carries the state through unchanged.
+    activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'}, default='tanh'
+    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
+        Gate activation (LSTM and GRU only).
+    reset_after : bool, default=True
+        GRU form: reset gate after the recurrent product (two biases) or before.
+    reverse : bool, default=False
+        Read the sequence from its last step; outputs stay aligned with the input steps.
+    return_sequences : bool, default=False
+        Return every step's output, shape (batch, steps, units), or only the last
+        (the final state), shape (batch, units).
+    zero_output_for_mask : bool, default=False
+        Masked steps output zeros instead of the carried state.
+    dtype : {'float32', 'float64'}, optional
+        Working dtype; by default the kernel's if it is float32 or float64, else float32.
+    device : {'cpu', 'cuda'}, default='cpu'
+        Where the kernels run; 'cuda' needs ``pip install "numbarnn[cuda]"`` and a GPU. Inputs
+        and results are host numpy arrays either way, and :func:`rnn_backward` runs where its
+        tape's forward pass ran.
+
     Returns
     -------
     outputs : ndarray of shape (batch, steps, units) or (batch, units)
     states : list of ndarray of shape (batch, units)
         Final states: ``[h, c]`` for an LSTM, ``[h]`` otherwise.
     """
-)
-
+    p = make_plan(
+        x, kernel, recurrent_kernel, bias, cell, initial_state, mask, None, None,
+        activation, recurrent_activation, reset_after, reverse, return_sequences, zero_output_for_mask, dtype,
+        device,
+    )  # fmt: skip
+    return outputs_of(p, run_forward(p, training=False))
 
 
 def rnn_backward(tape, d_outputs=None, d_states=None):

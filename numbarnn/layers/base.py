@@ -13,7 +13,7 @@ import numpy as np
 from .. import initializers, regularizers
 from .._config import DTYPES
 from .._serialization import serialize, snake_case
-from .._validation import is_integer
+from .._validation import check_rate, check_units, is_integer
 
 __all__ = ["Layer", "check_units", "check_rate", "checked_weights"]
 
@@ -25,23 +25,6 @@ def unique_name(base):
     n = _NAME_COUNTS.get(base, 0)
     _NAME_COUNTS[base] = n + 1
     return base if n == 0 else f"{base}_{n}"
-
-
-def check_units(value, name="units"):
-    """A positive integer, or ValueError naming ``name``."""
-    if not is_integer(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def check_rate(value, name):
-    """A float in [0, 1), or ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in [0, 1); got {type(value).__name__}")
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
-    return value
 
 
 def checked_weights(owner, names, current, weights):
@@ -146,6 +129,11 @@ class Layer:
         return [getattr(self, n) for n in self._weight_names]
 
     @property
+    def weight_names(self):
+        """The names of :attr:`weights`, in order ('kernel', 'recurrent_kernel', 'bias', ...)."""
+        return list(self._weight_names)
+
+    @property
     def trainable_weights(self):
         """The weights ``fit`` updates: all of them, or none when ``trainable`` is False."""
         return self.weights if self.trainable else []
@@ -199,6 +187,11 @@ class Layer:
         """Create the weights for inputs of ``input_shape`` (one sample, no batch axis)."""
         self.built = True
         self.built_input_shape = tuple(input_shape)
+
+    def unbuild(self):
+        """Mark the layer (and any layer it wraps) as not built, so the next build makes new weights."""
+        self.built = False
+        self.built_input_shape = None
 
     def compute_output_shape(self, input_shape):
         """Shape of one output sample for one input sample of ``input_shape``."""

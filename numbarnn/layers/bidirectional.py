@@ -1,6 +1,9 @@
-"""Bidirectional: one recurrent layer reads forwards, a copy reads backwards, outputs merged.
+"""Bidirectional: one recurrent layer reads forwards, another backwards, outputs merged.
 
 The weights are the forward layer's then the backward layer's, as in Keras.
+Without ``backward_layer`` the backward direction is a copy of the layer's
+configuration; a seeded initializer is then seeded apart for it, so the two
+directions never start from the same weights.
 With ``return_sequences`` the backward outputs are aligned with the input steps
 before merging, and masked steps output zeros (Keras forces
 ``zero_output_for_mask`` for both directions).
@@ -22,9 +25,12 @@ class Bidirectional(Layer):
     Parameters
     ----------
     layer : LSTM, GRU or SimpleRNN
-        Its configuration is copied into a forward and a backward layer.
+        Its configuration is copied into the forward layer (and the backward one, unless given).
     merge_mode : {'concat', 'sum', 'ave', 'mul'}, default='concat'
         How the two directions' outputs combine; 'concat' doubles the last axis.
+    backward_layer : LSTM, GRU or SimpleRNN, optional
+        The backward direction, used as given: it must have the same ``return_sequences`` as
+        ``layer`` and the opposite ``go_backwards``, and (unless merging by 'concat') as many units.
     input_shape : tuple (steps, features), optional
         Also taken from ``layer`` when given there.
     name : str, optional
@@ -44,7 +50,7 @@ class Bidirectional(Layer):
 
     input_ndim = 2
 
-    def __init__(self, layer, merge_mode="concat", **kwargs):
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         if not isinstance(layer, RecurrentLayer):
             raise TypeError(f"layer must be an LSTM, GRU or SimpleRNN layer; got {type(layer).__name__}")
         if merge_mode not in MERGE_MODES:
@@ -58,9 +64,14 @@ class Bidirectional(Layer):
         config.pop("input_shape", None)
         config["dtype"] = self.dtype.name
         self.forward_layer = type(layer).from_config({**config, "name": "forward_" + layer.name})
-        self.backward_layer = type(layer).from_config(
-            {**config, "name": "backward_" + layer.name, "go_backwards": not layer.go_backwards}
-        )
+        self._backward_given = backward_layer is not None
+        if backward_layer is None:
+            backward_layer = type(layer).from_config(
+                {**_seeded_apart(config), "name": "backward_" + layer.name, "go_backwards": not layer.go_backwards}
+            )
+        else:
+            _check_backward_layer(backward_layer, layer, merge_mode, self.dtype)
+        self.backward_layer = backward_layer
         self.return_sequences = layer.return_sequences
         for sub in (self.forward_layer, self.backward_layer):
             sub.zero_output_for_mask = self.return_sequences
@@ -71,8 +82,8 @@ class Bidirectional(Layer):
 
     @property
     def _weight_names(self):
-        return [f"forward_{n}" for n in self.forward_layer._weight_names] + [
-            f"backward_{n}" for n in self.backward_layer._weight_names
+        return [f"forward_{n}" for n in self.forward_layer.weight_names] + [
+            f"backward_{n}" for n in self.backward_layer.weight_names
         ]
 
     @_weight_names.setter
@@ -94,10 +105,15 @@ class Bidirectional(Layer):
         self.backward_layer.build(input_shape)
         super().build(input_shape)
 
+    def unbuild(self):
+        self.forward_layer.unbuild()
+        self.backward_layer.unbuild()
+        super().unbuild()
+
     def compute_output_shape(self, input_shape):
         shape = self.forward_layer.compute_output_shape(input_shape)
         if self.merge_mode == "concat":
-            shape = shape[:-1] + (2 * shape[-1],)
+            shape = shape[:-1] + (shape[-1] + self.backward_layer.units,)
         return shape
 
     def forward(self, x, mask=None, training=False, rng=None):
@@ -138,6 +154,9 @@ class Bidirectional(Layer):
             layer={"class_name": type(self.forward_layer).__name__, "config": layer_config},
             merge_mode=self.merge_mode,
         )
+        if self._backward_given:
+            bl = self.backward_layer
+            config["backward_layer"] = {"class_name": type(bl).__name__, "config": bl.get_config()}
         return config
 
     @classmethod
@@ -146,4 +165,43 @@ class Bidirectional(Layer):
 
         config = dict(config)
         layer = deserialize(config.pop("layer"))
-        return cls(layer, **config)
+        backward = config.pop("backward_layer", None)
+        return cls(layer, backward_layer=None if backward is None else deserialize(backward), **config)
+
+
+_INITIALIZER_KEYS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
+
+
+def _seeded_apart(config):
+    """``config`` with every seeded initializer given another seed, derived from its own."""
+    config = dict(config)
+    for key in _INITIALIZER_KEYS:
+        spec = config.get(key)
+        if isinstance(spec, dict) and (spec.get("config") or {}).get("seed") is not None:
+            seed = int(spec["config"]["seed"])
+            config[key] = {**spec, "config": {**spec["config"], "seed": (seed * 1_000_003 + 7) % (2**31 - 1)}}
+    return config
+
+
+def _check_backward_layer(backward_layer, layer, merge_mode, dtype):
+    if not isinstance(backward_layer, RecurrentLayer):
+        raise TypeError(
+            f"backward_layer must be an LSTM, GRU or SimpleRNN layer; got {type(backward_layer).__name__}"
+        )
+    if backward_layer.return_sequences != layer.return_sequences:
+        raise ValueError(
+            f"backward_layer must have the same return_sequences as layer ({layer.return_sequences}); "
+            f"got {backward_layer.return_sequences}"
+        )
+    if backward_layer.go_backwards == layer.go_backwards:
+        raise ValueError(
+            f"backward_layer must read the other way: go_backwards={not layer.go_backwards}; "
+            f"got {backward_layer.go_backwards}"
+        )
+    if merge_mode != "concat" and backward_layer.units != layer.units:
+        raise ValueError(
+            f"merge_mode={merge_mode!r} needs a backward_layer with {layer.units} units, as layer; "
+            f"got {backward_layer.units}"
+        )
+    if backward_layer.dtype != dtype:
+        raise ValueError(f"backward_layer must have dtype {dtype.name}; got {backward_layer.dtype.name}")

@@ -3,7 +3,8 @@
 import numpy as np
 
 from .. import activations, initializers, regularizers
-from .base import Layer, check_rate, check_units, initializer_config, regularizer_config, _check_shape
+from .._validation import check_rate, check_units
+from .base import Layer, initializer_config, regularizer_config, _check_shape
 
 __all__ = [
     "Input",
@@ -370,7 +371,7 @@ class TimeDistributed(Layer):
 
     @property
     def _weight_names(self):
-        return self.layer._weight_names
+        return self.layer.weight_names
 
     @_weight_names.setter
     def _weight_names(self, value):
@@ -386,6 +387,10 @@ class TimeDistributed(Layer):
         self.check_input_shape(input_shape)
         self.layer.build(tuple(input_shape[1:]))
         super().build(input_shape)
+
+    def unbuild(self):
+        self.layer.unbuild()
+        super().unbuild()
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + tuple(self.layer.compute_output_shape(tuple(input_shape[1:])))

@@ -21,15 +21,10 @@ import numpy as np
 from .. import activations, initializers, regularizers
 from ..kernels.activations import CODES
 from ..engine import GATE_COUNTS, rnn_backward, rnn_forward, rnn_inference
-from .base import Layer, check_rate, check_units, initializer_config, regularizer_config
+from .._validation import check_bool, check_rate, check_units
+from .base import Layer, initializer_config, regularizer_config
 
 __all__ = ["LSTM", "GRU", "SimpleRNN"]
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}")
-    return bool(value)
 
 
 class RecurrentLayer(Layer):
@@ -64,7 +59,7 @@ class RecurrentLayer(Layer):
         self.units = check_units(units)
         self.activation = activations.get(activation, "activation", CODES)
         self.recurrent_activation = activations.get(recurrent_activation, "recurrent_activation", CODES)
-        self.use_bias = _flag(use_bias, "use_bias")
+        self.use_bias = check_bool(use_bias, "use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -73,13 +68,13 @@ class RecurrentLayer(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.dropout = check_rate(dropout, "dropout")
         self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
-        self.return_sequences = _flag(return_sequences, "return_sequences")
-        self.go_backwards = _flag(go_backwards, "go_backwards")
-        if _flag(return_state, "return_state"):
+        self.return_sequences = check_bool(return_sequences, "return_sequences")
+        self.go_backwards = check_bool(go_backwards, "go_backwards")
+        if check_bool(return_state, "return_state"):
             raise ValueError("return_state=True is not supported: a Sequential layer has one output")
-        if _flag(stateful, "stateful"):
+        if check_bool(stateful, "stateful"):
             raise ValueError("stateful=True is not supported: states start from zeros for every batch")
-        self.unroll = _flag(unroll, "unroll")  # accepted for compatibility; the compiled loop never unrolls
+        self.unroll = check_bool(unroll, "unroll")  # accepted for compatibility; the compiled loop never unrolls
         self.seed = seed
         self.zero_output_for_mask = False
 
@@ -186,17 +181,26 @@ class RecurrentLayer(Layer):
         return config
 
 
-_PARAMS = """
+class LSTM(RecurrentLayer):
+    """Long short-term memory layer (Hochreiter & Schmidhuber, 1997), as Keras's ``LSTM``.
+
+    ``i, f, o = sigmoid(x W_{i,f,o} + h U_{i,f,o} + b)``, ``g = tanh(x W_c + h U_c + b_c)``,
+    ``c' = f * c + i * g``, ``h' = o * tanh(c')``.
+
     Parameters
     ----------
     units : int
         Size of the state ``h`` (and ``c``).
     activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'} or None, default='tanh'
-        Activation of the candidate and output (None means 'linear').{recurrent_activation}
+        Activation of the candidate and output (None means 'linear').
+    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
+        Gate activation.
     use_bias : bool, default=True
     kernel_initializer : str, dict or Initializer, default='glorot_uniform'
     recurrent_initializer : str, dict or Initializer, default='orthogonal'
-    bias_initializer : str, dict or Initializer, default='zeros'{extra}
+    bias_initializer : str, dict or Initializer, default='zeros'
+    unit_forget_bias : bool, default=True
+        Start the forget gate's bias at one.
     kernel_regularizer, recurrent_regularizer, bias_regularizer : str, dict or Regularizer, optional
     dropout : float in [0, 1), default=0.0
         Share of input features dropped while training (one mask per sequence).
@@ -216,20 +220,17 @@ _PARAMS = """
         Accepted for Keras compatibility; the compiled time loop is used either way.
 
     Input: float array of shape (batch, steps, features); output as ``return_sequences`` says.
-"""
 
-
-
-def _params(recurrent_activation, extra):
-    return _PARAMS.replace("{recurrent_activation}", recurrent_activation).replace("{extra}", extra)
-
-
-_RECURRENT_ACTIVATION = """
-    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
-        Gate activation."""
-
-
-class LSTM(RecurrentLayer):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn import LSTM
+    >>> layer = LSTM(8, return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3))).shape
+    (2, 5, 8)
+    >>> [w.shape for w in layer.get_weights()]
+    [(3, 32), (8, 32), (32,)]
+    """
     cell = "lstm"
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
@@ -237,7 +238,7 @@ class LSTM(RecurrentLayer):
                  unit_forget_bias=True, **kwargs):  # fmt: skip
         super().__init__(units, activation, recurrent_activation, use_bias, kernel_initializer,
                          recurrent_initializer, bias_initializer, **kwargs)  # fmt: skip
-        self.unit_forget_bias = _flag(unit_forget_bias, "unit_forget_bias")
+        self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias")
 
     def _bias_value(self, H):
         if not self.unit_forget_bias:
@@ -250,33 +251,47 @@ class LSTM(RecurrentLayer):
                 "unit_forget_bias": self.unit_forget_bias}  # fmt: skip
 
 
-LSTM.__doc__ = (
-    """Long short-term memory layer (Hochreiter & Schmidhuber, 1997), as Keras's ``LSTM``.
-
-    ``i, f, o = sigmoid(x W_{i,f,o} + h U_{i,f,o} + b)``, ``g = tanh(x W_c + h U_c + b_c)``,
-    ``c' = f * c + i * g``, ``h' = o * tanh(c')``.
-    """
-    + _params(
-        _RECURRENT_ACTIVATION,
-        """
-    unit_forget_bias : bool, default=True
-        Start the forget gate's bias at one.""",
-    )
-    + """
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from numbarnn import LSTM
-    >>> layer = LSTM(8, return_sequences=True)
-    >>> layer(np.zeros((2, 5, 3))).shape
-    (2, 5, 8)
-    >>> [w.shape for w in layer.get_weights()]
-    [(3, 32), (8, 32), (32,)]
-    """
-)
-
-
 class GRU(RecurrentLayer):
+    """Gated recurrent unit layer (Cho et al., 2014), as Keras's ``GRU``.
+
+    ``z, r = sigmoid(x W_{z,r} + h U_{z,r} + b)``; with ``reset_after=True`` (Keras's default)
+    ``g = tanh(x W_h + b_h + r * (h U_h + b'_h))``, else ``g = tanh(x W_h + (r * h) U_h + b_h)``;
+    ``h' = z * h + (1 - z) * g``.
+
+    Parameters
+    ----------
+    units : int
+        Size of the state ``h`` (and ``c``).
+    activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'} or None, default='tanh'
+        Activation of the candidate and output (None means 'linear').
+    recurrent_activation : {'sigmoid', 'hard_sigmoid', 'tanh', 'relu', 'linear'}, default='sigmoid'
+        Gate activation.
+    use_bias : bool, default=True
+    kernel_initializer : str, dict or Initializer, default='glorot_uniform'
+    recurrent_initializer : str, dict or Initializer, default='orthogonal'
+    bias_initializer : str, dict or Initializer, default='zeros'
+    reset_after : bool, default=True
+        Apply the reset gate after the recurrent product; the bias then has shape (2, 3*units).
+    kernel_regularizer, recurrent_regularizer, bias_regularizer : str, dict or Regularizer, optional
+    dropout : float in [0, 1), default=0.0
+        Share of input features dropped while training (one mask per sequence).
+    recurrent_dropout : float in [0, 1), default=0.0
+        Share of ``h_{t-1}`` units dropped in the recurrent products while training.
+    return_sequences : bool, default=False
+        Output every step, shape (batch, steps, units), or only the last, (batch, units).
+    go_backwards : bool, default=False
+        Read the sequence backwards.
+    input_shape : tuple (steps, features), optional
+        On the first layer of a model; ``steps`` may be None.
+    dtype : {'float32', 'float64'}, default='float32'
+    name : str, optional
+    seed : int, optional
+        Accepted for Keras compatibility; dropout draws from the model's generator.
+    unroll : bool, default=False
+        Accepted for Keras compatibility; the compiled time loop is used either way.
+
+    Input: float array of shape (batch, steps, features); output as ``return_sequences`` says.
+    """
     cell = "gru"
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
@@ -284,7 +299,7 @@ class GRU(RecurrentLayer):
                  reset_after=True, **kwargs):  # fmt: skip
         super().__init__(units, activation, recurrent_activation, use_bias, kernel_initializer,
                          recurrent_initializer, bias_initializer, **kwargs)  # fmt: skip
-        self.reset_after = _flag(reset_after, "reset_after")
+        self.reset_after = check_bool(reset_after, "reset_after")
 
     def _bias_value(self, H):
         shape = (2, 3 * H) if self.reset_after else (3 * H,)
@@ -295,23 +310,38 @@ class GRU(RecurrentLayer):
                 "reset_after": self.reset_after}  # fmt: skip
 
 
-GRU.__doc__ = (
-    """Gated recurrent unit layer (Cho et al., 2014), as Keras's ``GRU``.
-
-    ``z, r = sigmoid(x W_{z,r} + h U_{z,r} + b)``; with ``reset_after=True`` (Keras's default)
-    ``g = tanh(x W_h + b_h + r * (h U_h + b'_h))``, else ``g = tanh(x W_h + (r * h) U_h + b_h)``;
-    ``h' = z * h + (1 - z) * g``.
-    """
-    + _params(
-        _RECURRENT_ACTIVATION,
-        """
-    reset_after : bool, default=True
-        Apply the reset gate after the recurrent product; the bias then has shape (2, 3*units).""",
-    )
-)
-
-
 class SimpleRNN(RecurrentLayer):
+    """Fully connected recurrent layer, as Keras's ``SimpleRNN``: ``h' = activation(x W + h U + b)``.
+    Parameters
+    ----------
+    units : int
+        Size of the state ``h`` (and ``c``).
+    activation : {'tanh', 'relu', 'linear', 'sigmoid', 'hard_sigmoid'} or None, default='tanh'
+        Activation of the candidate and output (None means 'linear').
+    use_bias : bool, default=True
+    kernel_initializer : str, dict or Initializer, default='glorot_uniform'
+    recurrent_initializer : str, dict or Initializer, default='orthogonal'
+    bias_initializer : str, dict or Initializer, default='zeros'
+    kernel_regularizer, recurrent_regularizer, bias_regularizer : str, dict or Regularizer, optional
+    dropout : float in [0, 1), default=0.0
+        Share of input features dropped while training (one mask per sequence).
+    recurrent_dropout : float in [0, 1), default=0.0
+        Share of ``h_{t-1}`` units dropped in the recurrent products while training.
+    return_sequences : bool, default=False
+        Output every step, shape (batch, steps, units), or only the last, (batch, units).
+    go_backwards : bool, default=False
+        Read the sequence backwards.
+    input_shape : tuple (steps, features), optional
+        On the first layer of a model; ``steps`` may be None.
+    dtype : {'float32', 'float64'}, default='float32'
+    name : str, optional
+    seed : int, optional
+        Accepted for Keras compatibility; dropout draws from the model's generator.
+    unroll : bool, default=False
+        Accepted for Keras compatibility; the compiled time loop is used either way.
+
+    Input: float array of shape (batch, steps, features); output as ``return_sequences`` says.
+    """
     cell = "simple"
 
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
@@ -320,7 +350,3 @@ class SimpleRNN(RecurrentLayer):
                          bias_initializer, **kwargs)  # fmt: skip
 
 
-SimpleRNN.__doc__ = (
-    """Fully connected recurrent layer, as Keras's ``SimpleRNN``: ``h' = activation(x W + h U + b)``."""
-    + _params("", "")
-)
