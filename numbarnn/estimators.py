@@ -27,7 +27,16 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import initializers, optimizers, regularizers
 from ._progress import ProgressBar
 from ._sequences import is_ragged, pad_ragged, pad_targets
-from ._validation import Boolean, Interval, NoneOr, Options, check_int, check_sample_weight, validate_params
+from ._validation import (
+    Boolean,
+    Interval,
+    NoneOr,
+    Options,
+    check_float,
+    check_int,
+    check_sample_weight,
+    validate_params,
+)
 from .callbacks import Callback
 from .layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN
 from .models import Sequential
@@ -758,7 +767,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
                 idx = np.searchsorted(self.classes_, label)
                 if idx >= len(self.classes_) or self.classes_[idx] != label:
                     raise ValueError(f"class_weight has a weight for {label!r}, which is not a class in y")
-                table[idx] = float(weight)
+                table[idx] = check_float(weight, f"class_weight[{label!r}]", 0.0)
         else:
             raise TypeError(f"class_weight must be 'balanced', a dict or None; got {type(self.class_weight).__name__}")
         cw = table[labels]

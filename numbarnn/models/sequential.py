@@ -58,6 +58,7 @@ class Sequential(Trainer):
             raise TypeError(f"name must be a string; got {type(name).__name__}")
         self.name = name or unique_name("sequential")
         self._layers = []
+        self._graph = None  # the chain of self._layers, made again when they change
         self._input_layer = None
         self._input_shape = None
         self.built = False
@@ -77,7 +78,9 @@ class Sequential(Trainer):
     @property
     def graph(self):
         """The layers as a :class:`~numbarnn.models.graph.LayerGraph` chain."""
-        return LayerGraph.chain(self._layers)
+        if getattr(self, "_graph", None) is None:  # (models pickled before the graph existed have none)
+            self._graph = LayerGraph.chain(self._layers)
+        return self._graph
 
     @property
     def input_shape(self):
@@ -99,11 +102,13 @@ class Sequential(Trainer):
         if not self._layers and self._input_shape is None and layer.input_shape is not None:
             self._input_shape = layer.input_shape
         self._layers.append(layer)
+        self._graph = None
         if self._input_shape is not None:
             try:
                 self._build(self._input_shape)
             except Exception:
                 self._layers.pop()
+                self._graph = None
                 raise
 
     def pop(self):
@@ -111,6 +116,7 @@ class Sequential(Trainer):
         if not self._layers:
             raise ValueError("there is no layer to pop")
         self._layers.pop()
+        self._graph = None
         self.built = bool(self._layers) and self.built
 
     def _build(self, sample_shape):
