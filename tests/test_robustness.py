@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from numbarnn import _config, rnn_backward, rnn_forward
-from numbarnn.kernels import activations, gru_after, gru_before, linalg, lstm, simple_rnn
+from numbarnn.kernels import gru_after, gru_before, linalg, lstm, simple_rnn
+from numbarnn.kernels import nonlinear as activations
 
 from .conftest import VARIANTS, make_problem
 
@@ -50,10 +51,16 @@ def test_fastmath_keeps_nan_and_inf_checks():
     assert _config.JIT_OPTIONS["cache"] is True
 
 
+def conv1d_kernels():
+    from numbarnn.kernels import conv1d
+
+    return [getattr(conv1d, n) for n in dir(conv1d) if hasattr(getattr(conv1d, n), "targetoptions")]
+
+
 def test_every_kernel_is_cached_and_uses_the_shared_flags():
     for k in (lstm.lstm_forward, lstm.lstm_backward, gru_after.gru_after_forward, gru_after.gru_after_backward,
                    gru_before.gru_before_forward, gru_before.gru_before_backward,
-              simple_rnn.simple_forward, simple_rnn.simple_backward, linalg.matmul_into):
+              simple_rnn.simple_forward, simple_rnn.simple_backward, linalg.matmul_into, *conv1d_kernels()):
         assert type(k._cache).__name__ == "FunctionCache"  # cache=True, not NullCache
         assert k.targetoptions["nogil"] is True
         assert set(k.targetoptions["fastmath"]) == set(_config.FASTMATH)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import as_float_array, as_mask, check_bool, check_choice, working_dtype
-from ..kernels.activations import CODES
+from ..kernels.nonlinear import CODES
 from .cells import GATE_COUNTS, get_adaptor
 
 __all__ = ["WeightPlan", "Plan", "plan_weights", "plan_batch", "make_plan"]

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import SIGMOID, TANH, activate_block, derivative_block, fast_sigmoid, fast_tanh
+from .nonlinear import SIGMOID, TANH, activate_block, derivative_block, fast_sigmoid, fast_tanh
 from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
+from .nonlinear import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
 from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
@@ -50,7 +50,7 @@ def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs,
         1 where a step is valid.
     rmask : ndarray of shape (B, H), or (0, 0) for no recurrent dropout
     act, ract : int
-        Activation codes (see ``activations``).
+        Activation codes (see ``nonlinear.CODES``).
     b0, b1 : int
         Batch rows handled by this call.
     hs : ndarray of shape (T, B, H), or (0, 0, 0)

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT_OPTIONS
-from .activations import activate_block, derivative_block
+from .nonlinear import activate_block, derivative_block
 from .linalg import matmul_into, project_rows
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 

@@ -19,7 +19,7 @@ Keras does; the mask passed on is reversed with them.
 import numpy as np
 
 from .. import activations, initializers, regularizers
-from ..kernels.activations import CODES
+from ..kernels.nonlinear import CODES
 from ..engine import GATE_COUNTS, rnn_backward, rnn_forward, rnn_inference
 from .._validation import check_bool, check_rate, check_units
 from .base import Layer, initializer_config, regularizer_config
