@@ -1,4 +1,9 @@
-"""Collection settings for the whole tree: the CUDA package's modules (their doctests) need numba-cuda."""
+"""Collection settings for the whole tree.
+
+- The scripts under tests/data write the reference files; they run by hand, in an
+  environment with Keras or an older numbarnn, never as tests.
+- The CUDA package's modules (their doctests) need numba-cuda.
+"""
 
 import importlib.util
 

@@ -5,15 +5,13 @@ string (``'adam'``, ``'glorot_uniform'``), a config dict
 (``{'class_name': 'Adam', 'config': {...}}``) or an instance, as in Keras.
 """
 
+import re
+
 
 def snake_case(name):
-    """'GlorotUniform' -> 'glorot_uniform'."""
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+    """Keras's rule: 'GlorotUniform' -> 'glorot_uniform', 'Conv1D' -> 'conv1d', 'MaxPooling1D' -> 'max_pooling1d'."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def serialize(obj):

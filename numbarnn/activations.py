@@ -7,6 +7,8 @@ keeps one array per call. Softmax acts on the last axis.
 
 import numpy as np
 
+from ._missing import missing_names
+
 __all__ = ["ACTIVATIONS", "get"]
 
 
@@ -101,3 +103,5 @@ def get(name, what="activation", choices=ACTIVATIONS):
     if name not in choices:
         raise ValueError(f"{what} must be one of {sorted(choices)} or None; got {name!r}")
     return name
+
+__getattr__ = missing_names(__name__)

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from ._missing import missing_names
 from ._progress import ProgressBar
 
 __all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LambdaCallback"]
@@ -355,3 +356,5 @@ def check_callbacks(callbacks):
 
 
 
+
+__getattr__ = missing_names(__name__)

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ._missing import missing_names
 from ._random import global_rng
 from ._serialization import make_registry, resolve
 
@@ -283,3 +284,5 @@ def get(identifier):
     True
     """
     return resolve(identifier, "initializer", _REGISTRY, Initializer)
+
+__getattr__ = missing_names(__name__)

@@ -9,6 +9,7 @@ clipped to [1e-7, 1 - 1e-7] as Keras clips them.
 
 import numpy as np
 
+from ._missing import missing_names
 from ._serialization import make_registry, resolve
 from .activations import expit, log_softmax, softmax
 
@@ -238,3 +239,5 @@ def get(identifier):
     0.125
     """
     return resolve(identifier, "loss", _REGISTRY, Loss, allow_none=False)
+
+__getattr__ = missing_names(__name__)

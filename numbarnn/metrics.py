@@ -8,6 +8,7 @@ when the targets hold class indices, categorical when they are one-hot.
 
 import numpy as np
 
+from ._missing import missing_names
 from ._serialization import make_registry, snake_case
 
 __all__ = [
@@ -162,3 +163,5 @@ def get(identifier, n_outputs=None, sparse_targets=False):
             raise ValueError(f"unknown metric class {identifier.get('class_name')!r}")
         return _REGISTRY[key].from_config(identifier.get("config") or {})
     raise TypeError(f"a metric must be a name, a config dict or a Metric instance; got {type(identifier).__name__}")
+
+__getattr__ = missing_names(__name__)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ._missing import missing_names
 from ._serialization import make_registry, resolve
 from ._validation import check_float, check_rate
 
@@ -285,3 +286,5 @@ def get(identifier):
     0.001
     """
     return resolve(identifier, "optimizer", _REGISTRY, Optimizer, allow_none=False)
+
+__getattr__ = missing_names(__name__)

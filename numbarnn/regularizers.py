@@ -6,6 +6,7 @@ adds ``l1 * sum(|w|)``. The penalty is added once per batch to the batch loss.
 
 import numpy as np
 
+from ._missing import missing_names
 from ._serialization import make_registry, resolve
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "get"]
@@ -95,3 +96,5 @@ _REGISTRY = make_registry(L1, L2, L1L2, aliases={"l1_l2": L1L2, "l1l2": L1L2})
 def get(identifier):
     """Return a :class:`Regularizer` from a name ('l1', 'l2', 'l1_l2'), a config dict, an instance, or None."""
     return resolve(identifier, "regularizer", _REGISTRY, Regularizer)
+
+__getattr__ = missing_names(__name__)

@@ -4,6 +4,7 @@ import random
 
 import numpy as np
 
+from ._missing import missing_names
 from ._random import reseed
 from ._validation import is_integer
 
@@ -134,3 +135,5 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         else:
             out[i, maxlen - len(a) :] = a
     return out
+
+__getattr__ = missing_names(__name__)

@@ -87,3 +87,12 @@ def test_text_generation_runs_and_the_trigram_baseline_is_a_distribution():
     assert model.bits_per_char(np.array([0, 1, 2, 0, 1, 2])) < 0.6  # a predictable sequence costs few bits
     bits, baseline, samples = text_generation.main(n_chars=20_000, epochs=1, units=16, sample_length=10, verbose=False)
     assert np.isfinite(bits) and np.isfinite(baseline) and all(len(s) == 10 for s in samples.values())
+
+
+def test_seq2seq_addition_runs_and_decodes():
+    from examples import seq2seq_addition
+
+    curve, seconds = seq2seq_addition.main(n_train=600, n_test=100, epochs=2, units=16, verbose=0)
+    assert len(curve) == len(seconds) == 2 and all(0 <= a <= 1 for a in curve)
+    enc, dec, target = seq2seq_addition.encode(["12+5   "], ["17  "])
+    assert enc.shape == (1, 7, 13) and dec[0, 0, seq2seq_addition.START] == 1 and target[0, 0].argmax() == 1

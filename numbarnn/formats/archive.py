@@ -1,8 +1,8 @@
 """numbarnn's model file: one zip of numpy arrays plus the configuration as JSON.
 
 Nothing is pickled, so reading a file runs no code from it. Layout: the entry
-``config`` holds a JSON string (``format``, ``version``, ``model`` the model
-config, ``input_shape`` one sample's shape, ``compile`` the compile config or
+``config`` holds a JSON string (``format``, ``version``, ``class_name``
+('Sequential' or 'Functional'), ``model`` the model config, ``input_shape`` one sample's shape, ``compile`` the compile config or
 null); ``weight_0``, ``weight_1``, ... the weights in Keras's order;
 ``optimizer_0``, ... the optimizer's step count and slots. A weights-only file
 holds the weights and a config of format ``numbarnn.Sequential.weights``.
@@ -29,6 +29,8 @@ class ModelFile:
 
     Attributes
     ----------
+    model_class : str
+        'Sequential' or 'Functional' (files of numbarnn 0.1 hold Sequential models).
     model_config : dict
         The model's ``get_config()``.
     input_shape : tuple
@@ -41,6 +43,7 @@ class ModelFile:
         The optimizer's step count and slots; empty when it had not stepped.
     """
 
+    model_class: str
     model_config: dict
     input_shape: tuple
     compile_config: object
@@ -76,6 +79,7 @@ def write_model(filepath, model_file):
     config = {
         "format": FORMAT,
         "version": VERSION,
+        "class_name": model_file.model_class,
         "model": model_file.model_config,
         "input_shape": list(model_file.input_shape),
         "compile": model_file.compile_config,
@@ -101,6 +105,7 @@ def read_model(filepath):
     if config.get("format") != FORMAT:
         raise ValueError(f"{os.fspath(filepath)!r} holds {config.get('format')!r}, not a numbarnn model")
     return ModelFile(
+        model_class=config.get("class_name", "Sequential"),
         model_config=config["model"],
         input_shape=tuple(config["input_shape"]),
         compile_config=config.get("compile"),

@@ -10,22 +10,14 @@ model pickles and saves as arrays plus JSON.
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import backend, initializers, regularizers
 from .._config import DTYPES
 from .._serialization import serialize, snake_case
+from .._names import unique_name
 from .._validation import check_rate, check_units, is_integer
+from .symbolic import LayerCall, SymbolicTensor, is_symbolic
 
 __all__ = ["Layer", "check_units", "check_rate", "checked_weights"]
-
-_NAME_COUNTS = {}
-
-
-def unique_name(base):
-    """'lstm', then 'lstm_1', 'lstm_2', ... (one counter per base name, per process)."""
-    n = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
 
 def checked_weights(owner, names, current, weights):
     """Check new weights against the live arrays they replace; return them as arrays.
@@ -49,7 +41,7 @@ def checked_weights(owner, names, current, weights):
     return checked
 
 
-def _check_shape(shape, name):
+def _check_shape(shape, name, allow_none_first=False):
     if shape is None:
         return None
     if is_integer(shape):
@@ -58,6 +50,8 @@ def _check_shape(shape, name):
         shape = tuple(shape)
     except TypeError:
         raise TypeError(f"{name} must be a tuple of ints; got {shape!r}") from None
+    if allow_none_first and not shape:
+        raise ValueError(f"{name} must hold the batch size and the sample shape; got {shape!r}")
     for s in shape:
         if s is not None and (not is_integer(s) or s < 1):
             raise ValueError(f"{name} must hold positive ints (or None for a free length); got {shape!r}")
@@ -71,8 +65,8 @@ class Layer:
     ----------
     name : str, optional
         Unique by default ('lstm', 'lstm_1', ...).
-    dtype : {'float32', 'float64'}, default='float32'
-        Dtype of the weights and of the computation.
+    dtype : {'float32', 'float64'}, optional
+        Dtype of the weights and of the computation; ``backend.floatx()`` ('float32') by default.
     input_shape : tuple of int, optional
         Shape of one sample (no batch axis), on the first layer of a model.
     trainable : bool, default=True
@@ -91,8 +85,10 @@ class Layer:
     integer_input = False
 
     def __init__(self, name=None, dtype=None, input_shape=None, trainable=True, **kwargs):
+        batch_size = kwargs.pop("batch_size", None)
         if "batch_input_shape" in kwargs:
-            input_shape = _check_shape(kwargs.pop("batch_input_shape"), "batch_input_shape")[1:]
+            batch_input_shape = _check_shape(kwargs.pop("batch_input_shape"), "batch_input_shape", allow_none_first=True)
+            batch_size, input_shape = batch_input_shape[0], batch_input_shape[1:]
         if "input_dim" in kwargs:
             input_shape = (check_units(kwargs.pop("input_dim"), "input_dim"),)
         if kwargs:
@@ -101,17 +97,20 @@ class Layer:
             raise TypeError(f"name must be a string; got {type(name).__name__}")
         self.name = name or unique_name(snake_case(type(self).__name__))
         try:
-            self.dtype = np.dtype("float32" if dtype is None else dtype)
+            self.dtype = np.dtype(backend.floatx() if dtype is None else dtype)
         except TypeError:
             raise TypeError(f"dtype must be 'float32' or 'float64'; got {dtype!r}") from None
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
         self.input_shape = _check_shape(input_shape, "input_shape")
+        #: The batch size fixed by ``batch_input_shape=`` or ``batch_size=`` (stateful layers), else None.
+        self.batch_size = None if batch_size is None else check_units(batch_size, "batch_size")
         self.trainable = bool(trainable)
         self.built = False
         self.built_input_shape = None
         self._weight_names = []
         self._regularizers = {}
+        self._calls = []  # the symbolic calls of this layer, in order (see symbolic.py)
 
     # -- weights -------------------------------------------------------------
     def add_weight(self, name, shape, initializer, regularizer=None):
@@ -213,13 +212,113 @@ class Layer:
         """Return ``(dx, grads)``: the input gradient (None for integer inputs) and one gradient per weight."""
         raise NotImplementedError
 
-    def __call__(self, x, mask=None, training=False):
-        """Apply the layer to a batch (building it on first use); returns the outputs."""
+    # -- several inputs and outputs (the graph calls these) --------------------
+    #: Whether the layer takes a list of inputs (merge layers) rather than one tensor.
+    takes_list = False
+
+    def forward_many(self, inputs, masks, training, rng):
+        """Run the layer on a list of inputs; returns ``(outputs, output_masks, cache)`` as lists.
+
+        The default runs :meth:`forward` on the single input; layers with several inputs
+        (merges, a recurrent layer given initial states) or outputs (``return_state``) override it.
+        """
+        y, m, cache = self.forward(inputs[0], masks[0], training, rng)
+        return [y], [m], cache
+
+    def backward_many(self, cache, d_outputs):
+        """Return ``(d_inputs, grads)`` from one gradient per output (None: no gradient reached it)."""
+        dx, grads = self.backward(cache, d_outputs[0])
+        return [dx], grads
+
+    def compute_output_shapes(self, input_shapes):
+        """The sample shape of each output for the sample shapes of the inputs (lists)."""
+        return [self.compute_output_shape(input_shapes[0])]
+
+    def build_for(self, input_shapes):
+        """Check and build for the sample shapes of the inputs (a list), unless built already."""
+        shape = input_shapes if self.takes_list else input_shapes[0]
+        self.check_input_shape(shape)
+        if not self.built:
+            self.build(shape)
+        elif not self.takes_list and (
+            len(self.built_input_shape) != len(shape) or self.built_input_shape[-1] != shape[-1]
+        ):
+            raise ValueError(
+                f"layer {self.name!r} was built for inputs of shape {self.built_input_shape}; here it would get {shape}"
+            )
+
+    # -- calling -------------------------------------------------------------
+    def __call__(self, x, mask=None, training=False, **kwargs):
+        """Apply the layer to a batch, building it on first use; returns the outputs.
+
+        Called on symbolic tensors (``Input(...)`` or another layer's output), it records the
+        call and returns symbolic outputs, from which a functional ``Model`` is made.
+        """
+        extra = self._call_extra_inputs(kwargs)
+        if is_symbolic(x) or is_symbolic(extra):
+            return self._symbolic_call(x, extra)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected call argument(s): {', '.join(sorted(kwargs))}")
+        if self.takes_list:
+            xs = [np.asarray(v) for v in x]
+            if not self.built:
+                self.build_for([v.shape[1:] for v in xs])
+            masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(xs)
+            return self.forward_many(xs, list(masks), training, np.random.default_rng())[0][0]
         x = np.asarray(x)
         if not self.built:
             self.check_input_shape(x.shape[1:])
             self.build(x.shape[1:])
-        return self.forward(x, mask, training, np.random.default_rng())[0]
+        inputs = [x] + [np.asarray(e) for e in extra]
+        outs = self.forward_many(inputs, [mask] + [None] * len(extra), training, np.random.default_rng())[0]
+        return outs[0] if len(outs) == 1 else outs
+
+    def _call_extra_inputs(self, kwargs):
+        """Tensors a call passes besides its main input (a recurrent layer's ``initial_state``)."""
+        return []
+
+    def _symbolic_call(self, x, extra):
+        single = not isinstance(x, (list, tuple))
+        main = [x] if single else list(x)
+        if single and self.takes_list:
+            raise TypeError(f"layer {self.name!r} ({type(self).__name__}) takes a list of tensors; got one")
+        if not single and not self.takes_list:
+            raise TypeError(f"layer {self.name!r} ({type(self).__name__}) takes one tensor; got a list of {len(main)}")
+        inputs = main + list(extra)
+        for t in inputs:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(
+                    f"layer {self.name!r}: mix of symbolic tensors and arrays; got {type(t).__name__} beside "
+                    "symbolic inputs (wrap constant inputs in an Input)"
+                )
+        shapes = [t.shape[1:] for t in inputs]
+        self.build_for(shapes[: len(main)])
+        out_shapes = self.compute_output_shapes(shapes)
+        batch = inputs[0].shape[0]
+        call = LayerCall(self, inputs, [(batch,) + tuple(s) for s in out_shapes], self.dtype.name, len(main), single)
+        if not hasattr(self, "_calls"):
+            self._calls = []
+        self._calls.append(call)
+        outs = call.outputs
+        return outs[0] if len(outs) == 1 else list(outs)
+
+    def _first_call(self, what):
+        calls = getattr(self, "_calls", [])
+        if not calls:
+            raise AttributeError(f"layer {self.name!r} has not been called on a symbolic tensor, so it has no {what}")
+        return calls[0]
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call (a list for several)."""
+        call = self._first_call("input")
+        return call.inputs[0] if len(call.inputs) == 1 else list(call.inputs)
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call (a list for several)."""
+        call = self._first_call("output")
+        return call.outputs[0] if len(call.outputs) == 1 else list(call.outputs)
 
     # -- config --------------------------------------------------------------
     def get_config(self):

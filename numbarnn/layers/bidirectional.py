@@ -116,10 +116,84 @@ class Bidirectional(Layer):
             shape = shape[:-1] + (shape[-1] + self.backward_layer.units,)
         return shape
 
-    def forward(self, x, mask=None, training=False, rng=None):
+    @property
+    def return_state(self):
+        return self.forward_layer.return_state
+
+    @property
+    def stateful(self):
+        return self.forward_layer.stateful
+
+    def compute_output_shapes(self, input_shapes):
+        out = [self.compute_output_shape(input_shapes[0])]
+        if not self.return_state:
+            return out
         fl, bl = self.forward_layer, self.backward_layer
-        yf, tf = fl.run(x, mask, training, rng, reverse=fl.go_backwards)
-        yb, tb = bl.run(x, mask, training, rng, reverse=bl.go_backwards)
+        return out + [(fl.units,)] * fl.n_states + [(bl.units,)] * bl.n_states
+
+    def _call_extra_inputs(self, kwargs):
+        state = kwargs.pop("initial_state", None)
+        if kwargs:
+            raise TypeError(f"Bidirectional got unexpected call argument(s): {', '.join(sorted(kwargs))}")
+        if state is None:
+            return []
+        states = list(state) if isinstance(state, (list, tuple)) else [state]
+        n = self.forward_layer.n_states + self.backward_layer.n_states
+        if len(states) != n:
+            raise ValueError(
+                f"layer {self.name!r} (Bidirectional) takes initial_state as a list of {n} tensors: the forward "
+                f"layer's states, then the backward layer's; got {len(states)}"
+            )
+        return states
+
+    def forward_many(self, inputs, masks, training, rng):
+        x, mask, given = inputs[0], masks[0], list(inputs[1:])
+        fl, bl = self.forward_layer, self.backward_layer
+        nf = fl.n_states
+        B = np.shape(x)[0]
+        init_f = fl.initial_states(B, given[:nf])
+        init_b = bl.initial_states(B, given[nf:])
+        yf, sf, tf = fl.run(x, mask, training, rng, fl.go_backwards, init_f, with_states=True)
+        yb, sb, tb = bl.run(x, mask, training, rng, bl.go_backwards, init_b, with_states=True)
+        fl.keep_states(sf)
+        bl.keep_states(sb)
+        y, out_mask = self._merge(yf, yb, mask)
+        cache = (tf, tb, yf, yb, len(given))
+        if not self.return_state:
+            return [y], [out_mask], cache
+        states = [s.copy() for s in sf] + [s.copy() for s in sb]
+        return [y] + states, [out_mask] + [None] * len(states), cache
+
+    def backward_many(self, cache, d_outputs):
+        tf, tb, yf, yb, n_given = cache
+        dyf, dyb = self._split(d_outputs[0], yf, yb)
+        nf = self.forward_layer.n_states
+        d_sf = list(d_outputs[1 : 1 + nf]) or None
+        d_sb = list(d_outputs[1 + nf :]) or None
+        df, gf = self.forward_layer.gradients(tf, dyf, d_sf, with_initial=True)
+        db, gb = self.backward_layer.gradients(tb, dyb, d_sb, with_initial=True)
+        d_inputs = [df[0] + db[0]]
+        if n_given:
+            d_inputs += df[1:] + db[1:]
+        return d_inputs, gf + gb
+
+    def reset_states(self):
+        """Forget both directions' carried states (stateful layers)."""
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    def reset_state(self):
+        """Keras 3's name for :meth:`reset_states`."""
+        self.reset_states()
+
+    def get_states(self):
+        return self.forward_layer.get_states(), self.backward_layer.get_states()
+
+    def set_states(self, states):
+        self.forward_layer.set_states(states[0])
+        self.backward_layer.set_states(states[1])
+
+    def _merge(self, yf, yb, mask):
         if self.merge_mode == "concat":
             y = np.concatenate([yf, yb], axis=-1)
         elif self.merge_mode == "sum":
@@ -128,23 +202,28 @@ class Bidirectional(Layer):
             y = (yf + yb) * self.dtype.type(0.5)
         else:
             y = yf * yb
-        out_mask = mask if self.return_sequences else None
-        return y, out_mask, (tf, tb, yf, yb)
+        return y, (mask if self.return_sequences else None)
 
-    def backward(self, cache, dy):
-        tf, tb, yf, yb = cache
+    def _split(self, dy, yf, yb):
+        if dy is None:
+            return None, None
         if self.merge_mode == "concat":
             H = yf.shape[-1]
-            dyf, dyb = dy[..., :H], dy[..., H:]
-        elif self.merge_mode == "sum":
-            dyf = dyb = dy
-        elif self.merge_mode == "ave":
-            dyf = dyb = dy * self.dtype.type(0.5)
-        else:
-            dyf, dyb = dy * yb, dy * yf
-        dxf, gf = self.forward_layer.gradients(tf, dyf)
-        dxb, gb = self.backward_layer.gradients(tb, dyb)
-        return dxf + dxb, gf + gb
+            return dy[..., :H], dy[..., H:]
+        if self.merge_mode == "sum":
+            return dy, dy
+        if self.merge_mode == "ave":
+            half = dy * self.dtype.type(0.5)
+            return half, half
+        return dy * yb, dy * yf
+
+    def forward(self, x, mask=None, training=False, rng=None):
+        outs, masks, cache = self.forward_many([x], [mask], training, rng)
+        return outs[0], masks[0], cache
+
+    def backward(self, cache, dy):
+        d_inputs, grads = self.backward_many(cache, [dy])
+        return d_inputs[0], grads
 
     def get_config(self):
         config = super().get_config()

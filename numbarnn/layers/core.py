@@ -4,7 +4,8 @@ import numpy as np
 
 from .. import activations, initializers, regularizers
 from .._validation import check_rate, check_units
-from .base import Layer, initializer_config, regularizer_config, _check_shape
+from .base import Layer, _check_shape, initializer_config, regularizer_config
+from .symbolic import LayerCall
 
 __all__ = [
     "Input",
@@ -21,48 +22,95 @@ __all__ = [
 
 
 class InputLayer(Layer):
-    """Declares a model's input shape; ``Input(shape)`` makes one.
+    """A model's input: its sample shape, dtype and (for stateful models) fixed batch size.
+
+    ``Input(...)`` makes one and returns its symbolic tensor.
 
     Parameters
     ----------
     shape : tuple of int
         Shape of one sample, no batch axis; the number of steps may be None.
     batch_size : int, optional
-        Accepted for Keras compatibility; any batch size works.
+        A fixed batch size (stateful recurrent layers need one).
     dtype : str, optional
         Input dtype hint; 'int32'/'int64' for index input to an Embedding.
     name : str, optional
+    batch_shape : tuple, optional
+        ``(batch_size, *shape)`` in one, instead of ``shape`` and ``batch_size``.
+
+    Attributes
+    ----------
+    shape : tuple
+        The sample shape.
+    batch_shape : tuple
+        ``(batch_size or None, *shape)``.
     """
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None):
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, batch_shape=None):
         shape = shape if shape is not None else input_shape
+        if batch_shape is not None:
+            if shape is not None or batch_size is not None:
+                raise ValueError("give Input either batch_shape, or shape (and batch_size), not both")
+            batch_shape = _check_shape(batch_shape, "batch_shape", allow_none_first=True)
+            batch_size, shape = batch_shape[0], batch_shape[1:]
         if shape is None:
             raise ValueError("Input needs a shape, e.g. Input(shape=(steps, features))")
         super().__init__(name=name, input_shape=_check_shape(shape, "shape"))
         self.shape = self.input_shape
-        self.batch_size = batch_size
+        self.batch_size = None if batch_size is None else check_units(batch_size, "batch_size")
         self.input_dtype = dtype
+        self.built = True
+        self.built_input_shape = self.shape
+        self._calls = [LayerCall(self, [], [self.batch_shape], dtype or "float32", 0, True)]
+
+    @property
+    def batch_shape(self):
+        return (self.batch_size,) + tuple(self.shape)
 
     def get_config(self):
         return {"shape": list(self.shape), "batch_size": self.batch_size, "dtype": self.input_dtype, "name": self.name}
 
 
-def Input(shape=None, batch_size=None, dtype=None, name=None):
-    """Declare the input of a model: ``Sequential([Input(shape=(steps, features)), LSTM(32), ...])``.
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,
+          optional=False):  # fmt: skip
+    """The input of a model, as Keras 3's ``Input``: a symbolic tensor to call layers on.
+
+    Use it first in a ``Sequential([Input(shape=(steps, features)), LSTM(32), ...])``, or call
+    layers on it and make a ``Model(inputs, outputs)``.
 
     Parameters
     ----------
     shape : tuple of int
-        Shape of one sample, without the batch axis.
+        Shape of one sample, without the batch axis; the number of steps may be None.
     batch_size : int, optional
+        A fixed batch size (stateful recurrent layers need one).
     dtype : str, optional
+        'float32', 'float64', or an integer dtype for indices into an Embedding.
+    sparse, tensor, optional
+        Keras arguments numbarnn does not support; giving them raises ValueError.
+    batch_shape : tuple, optional
+        ``(batch_size, *shape)`` in one.
     name : str, optional
 
     Returns
     -------
-    InputLayer
+    SymbolicTensor
+        Of shape ``(batch_size, *shape)``.
+
+    Examples
+    --------
+    >>> from numbarnn import Input
+    >>> Input(shape=(10, 3)).shape
+    (None, 10, 3)
     """
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    if sparse:
+        raise ValueError("Input(sparse=True) is not supported: numbarnn layers take dense arrays")
+    if tensor is not None:
+        raise ValueError("Input(tensor=...) is not supported: numbarnn builds models from Input shapes only")
+    if optional:
+        raise ValueError("Input(optional=True) is not supported: every model input must be given")
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    return layer.output
 
 
 class Dense(Layer):

@@ -70,10 +70,9 @@ class RecurrentLayer(Layer):
         self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
         self.return_sequences = check_bool(return_sequences, "return_sequences")
         self.go_backwards = check_bool(go_backwards, "go_backwards")
-        if check_bool(return_state, "return_state"):
-            raise ValueError("return_state=True is not supported: a Sequential layer has one output")
-        if check_bool(stateful, "stateful"):
-            raise ValueError("stateful=True is not supported: states start from zeros for every batch")
+        self.return_state = check_bool(return_state, "return_state")
+        self.stateful = check_bool(stateful, "stateful")
+        self._states = None  # a stateful layer's last states, carried into the next batch
         self.unroll = check_bool(unroll, "unroll")  # accepted for compatibility; the compiled loop never unrolls
         self.seed = seed
         self.zero_output_for_mask = False
@@ -102,6 +101,85 @@ class RecurrentLayer(Layer):
             return (input_shape[0], self.units)
         return (self.units,)
 
+    @property
+    def n_states(self):
+        """2 for an LSTM (h and c), else 1 (h)."""
+        return 2 if self.cell == "lstm" else 1
+
+    def compute_output_shapes(self, input_shapes):
+        out = [self.compute_output_shape(input_shapes[0])]
+        return out + [(self.units,)] * self.n_states if self.return_state else out
+
+    # -- states --------------------------------------------------------------
+    def _call_extra_inputs(self, kwargs):
+        state = kwargs.pop("initial_state", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected call argument(s): {', '.join(sorted(kwargs))}")
+        if state is None:
+            return []
+        states = list(state) if isinstance(state, (list, tuple)) else [state]
+        if len(states) != self.n_states:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) takes initial_state as a list of {self.n_states} "
+                f"tensor(s) of shape (batch, {self.units}); got {len(states)}"
+            )
+        return states
+
+    def _symbolic_call(self, x, extra):
+        if self.stateful and self.batch_size is None:
+            first = x[0] if isinstance(x, (list, tuple)) else x
+            self.batch_size = first.shape[0]
+        return super()._symbolic_call(x, extra)
+
+    def initial_states(self, batch, given):
+        """The states a batch starts from: ``given`` (a list), a stateful layer's carried ones, or None (zeros)."""
+        if not self.stateful:
+            return given or None
+        fixed = self.batch_size or (None if self._states is None else self._states[0].shape[0])
+        if fixed is not None and batch != fixed:
+            raise ValueError(
+                f"stateful layer {self.name!r} works on batches of {fixed} sequences (each carries its state into "
+                f"the same row of the next batch); got a batch of {batch}. Use batch_size={fixed} with as many "
+                f"samples as a multiple of it, or reset_states() before changing the batch size."
+            )
+        if given:
+            return given
+        return None if self._states is None else [s.copy() for s in self._states]
+
+    def keep_states(self, states):
+        """Carry ``states`` into the next batch (stateful layers only)."""
+        if self.stateful:
+            self._states = [np.array(s, dtype=self.dtype, copy=True) for s in states]
+
+    def reset_states(self, states=None):
+        """Forget a stateful layer's carried states (or set them: a list of (batch, units) arrays)."""
+        if not self.stateful:
+            raise ValueError(f"layer {self.name!r} is not stateful; give it stateful=True to carry states")
+        if states is None:
+            self._states = None
+            return
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) != self.n_states or any(np.ndim(s) != 2 or np.shape(s)[1] != self.units for s in states):
+            raise ValueError(f"states must be a list of {self.n_states} arrays of shape (batch, {self.units})")
+        self.keep_states(states)
+
+    def reset_state(self):
+        """Keras 3's name for :meth:`reset_states`: forget the carried states."""
+        self.reset_states()
+
+    @property
+    def states(self):
+        """A stateful layer's carried states (copies), or None."""
+        return None if self._states is None else [s.copy() for s in self._states]
+
+    def get_states(self):
+        """Snapshot of the carried states (for rolling back a failed fit)."""
+        return self.states
+
+    def set_states(self, states):
+        """Restore a snapshot of :meth:`get_states`."""
+        self._states = None if states is None else [s.copy() for s in states]
+
     # -- computation ---------------------------------------------------------
     def _engine_options(self, mask, reverse):
         return dict(
@@ -116,17 +194,22 @@ class RecurrentLayer(Layer):
             dtype=self.dtype,
         )
 
-    def run(self, x, mask, training, rng, reverse):
-        """Run the engine; outputs aligned with the input steps. Returns (outputs, tape or None)."""
+    def run(self, x, mask, training, rng, reverse, initial_state=None, with_states=False):
+        """Run the engine; outputs aligned with the input steps.
+
+        Returns ``(outputs, tape or None)``, or ``(outputs, states, tape or None)`` with ``with_states``.
+        """
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if mask is not None and mask.all():
             mask = None
         bias = self.bias if self.use_bias else None
         options = self._engine_options(mask, reverse)
+        if initial_state is not None:
+            options["initial_state"] = list(initial_state)
         use_dropout = training and (self.dropout > 0 or self.recurrent_dropout > 0)
         if not training:
-            out, _ = rnn_inference(x, self.kernel, self.recurrent_kernel, bias, **options)
-            return out, None
+            out, states = rnn_inference(x, self.kernel, self.recurrent_kernel, bias, **options)
+            return (out, states, None) if with_states else (out, None)
         dmask = rmask = None
         if use_dropout:
             B, _, F = x.shape
@@ -135,16 +218,20 @@ class RecurrentLayer(Layer):
             if self.recurrent_dropout > 0:
                 keep = rng.random((B, self.units)) >= self.recurrent_dropout
                 rmask = keep.astype(self.dtype) / self.dtype.type(1 - self.recurrent_dropout)
-        out, _, tape = rnn_forward(
+        out, states, tape = rnn_forward(
             x, self.kernel, self.recurrent_kernel, bias, dropout_mask=dmask, recurrent_dropout_mask=rmask, **options
         )
-        return out, tape
+        return (out, states, tape) if with_states else (out, tape)
 
-    def gradients(self, tape, dy):
-        """(dx, grads) from a tape of :meth:`run` and the gradient on its aligned outputs."""
-        g = rnn_backward(tape, d_outputs=dy)
+    def gradients(self, tape, dy, d_states=None, with_initial=False):
+        """(dx, grads) from a tape of :meth:`run` and the gradient on its aligned outputs.
+
+        ``d_states`` are gradients on the final states; with ``with_initial`` the
+        initial states' gradients come back too, as ``([dx, *d_initial], grads)``.
+        """
+        g = rnn_backward(tape, d_outputs=dy, d_states=d_states)
         grads = [g.kernel, g.recurrent_kernel] + ([g.bias] if self.use_bias else [])
-        return g.x, grads
+        return ([g.x] + list(g.initial_state) if with_initial else g.x), grads
 
     def forward(self, x, mask=None, training=False, rng=None):
         out, tape = self.run(x, mask, training, rng, reverse=self.go_backwards)
@@ -158,6 +245,28 @@ class RecurrentLayer(Layer):
         if self.go_backwards and self.return_sequences:
             dy = dy[:, ::-1]
         return self.gradients(cache, dy)
+
+    def forward_many(self, inputs, masks, training, rng):
+        x, mask, given = inputs[0], masks[0], list(inputs[1:])
+        init = self.initial_states(np.shape(x)[0], given)
+        out, states, tape = self.run(x, mask, training, rng, self.go_backwards, init, with_states=True)
+        self.keep_states(states)
+        out_mask = mask if self.return_sequences else None
+        if self.go_backwards and self.return_sequences:
+            out = np.ascontiguousarray(out[:, ::-1])
+            out_mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
+        if not self.return_state:
+            return [out], [out_mask], (tape, len(given))
+        return [out] + [s.copy() for s in states], [out_mask] + [None] * len(states), (tape, len(given))
+
+    def backward_many(self, cache, d_outputs):
+        tape, n_given = cache
+        dy = d_outputs[0]
+        if dy is not None and self.go_backwards and self.return_sequences:
+            dy = dy[:, ::-1]
+        d_states = list(d_outputs[1:]) or None
+        d_inputs, grads = self.gradients(tape, dy, d_states, with_initial=True)
+        return d_inputs[: 1 + n_given], grads
 
     # -- config --------------------------------------------------------------
     def get_config(self):
@@ -175,7 +284,9 @@ class RecurrentLayer(Layer):
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
             return_sequences=self.return_sequences,
+            return_state=self.return_state,
             go_backwards=self.go_backwards,
+            stateful=self.stateful,
             seed=self.seed,
         )
         return config

@@ -1,11 +1,15 @@
 """A model's layers and their connections: nodes in call order, run forwards and backwards.
 
-A :class:`Node` is one call of a layer on the output of another node (or on the
-model's input); a :class:`LayerGraph` holds the nodes in an order where every
-node comes after the nodes it reads. A ``Sequential`` is a chain of nodes; the
-same graph runs a model whose layers branch (one output read by several
-layers: their gradients add up) or share a layer (one layer called twice: its
-weight gradients add up).
+A :class:`Node` is one call of a layer; it reads values that are either model
+inputs or earlier nodes' outputs (a *port* ``(source, index)``: ``source`` is a
+node's position, or :data:`MODEL_INPUT` with ``index`` the input's position),
+and produces one value per output. A :class:`LayerGraph` holds the nodes in an
+order where every node comes after the nodes it reads, and names its output
+ports. A ``Sequential`` is a chain; a functional ``Model`` is any such graph:
+values read by several nodes (their gradients add up), layers with several
+inputs (merges, a recurrent layer given initial states) or outputs
+(``return_state``), and shared layers (one layer called twice: its weight
+gradients add up).
 
 Training runs :meth:`LayerGraph.forward`, which keeps every node's cache, then
 :meth:`LayerGraph.backward`, which returns one gradient per trainable weight in
@@ -16,45 +20,56 @@ import numpy as np
 
 __all__ = ["Node", "LayerGraph", "MODEL_INPUT"]
 
-#: The ``inbound`` of a node that reads the model's input.
+#: The ``source`` of a port that is a model input.
 MODEL_INPUT = -1
 
 
 class Node:
-    """One call of ``layer`` on the output of node ``inbound`` (or :data:`MODEL_INPUT`)."""
+    """One call of ``layer`` on the values at ``inbound`` (a list of ports), with ``n_outputs`` outputs."""
 
-    __slots__ = ("layer", "inbound")
+    __slots__ = ("layer", "inbound", "n_outputs")
 
-    def __init__(self, layer, inbound):
+    def __init__(self, layer, inbound, n_outputs=1):
         self.layer = layer
-        self.inbound = inbound
+        self.inbound = list(inbound)
+        self.n_outputs = n_outputs
 
     def __repr__(self):
-        return f"Node({self.layer.name!r}, inbound={self.inbound})"
+        return f"Node({self.layer.name!r}, inbound={self.inbound}, n_outputs={self.n_outputs})"
 
 
 class LayerGraph:
-    """Nodes in call order with one output node.
+    """Nodes in call order, with the model's inputs and output ports.
 
     Parameters
     ----------
     nodes : list of Node
-        Each node's ``inbound`` is an earlier node's index or :data:`MODEL_INPUT`.
-    output : int, optional
-        Index of the node whose output is the model's; the last node by default.
+        Each inbound port is a model input or an output of an earlier node.
+    n_inputs : int, default=1
+    outputs : list of (int, int), optional
+        The model's output ports; by default the last node's first output.
     """
 
-    def __init__(self, nodes, output=None):
-        for i, node in enumerate(nodes):
-            if not (node.inbound == MODEL_INPUT or 0 <= node.inbound < i):
-                raise ValueError(f"node {i} ({node.layer.name!r}) reads node {node.inbound}, which does not come before it")
+    def __init__(self, nodes, n_inputs=1, outputs=None):
         self.nodes = list(nodes)
-        self.output = len(self.nodes) - 1 if output is None else output
+        self.n_inputs = n_inputs
+        self.outputs = [(len(self.nodes) - 1, 0)] if outputs is None else [tuple(p) for p in outputs]
+        for i, node in enumerate(self.nodes):
+            for port in node.inbound:
+                self._check_port(port, i, node.layer.name)
+        for port in self.outputs:
+            self._check_port(port, len(self.nodes), "the model output")
+
+    def _check_port(self, port, before, what):
+        src, idx = port
+        ok = 0 <= idx < self.n_inputs if src == MODEL_INPUT else (0 <= src < before and idx < self.nodes[src].n_outputs)
+        if not ok:
+            raise ValueError(f"{what} reads {port}, which is not a model input or an earlier node's output")
 
     @classmethod
     def chain(cls, layers):
         """The graph of a stack: each layer reads the one before it."""
-        return cls([Node(layer, i - 1 if i else MODEL_INPUT) for i, layer in enumerate(layers)])
+        return cls([Node(layer, [(i - 1, 0) if i else (MODEL_INPUT, 0)]) for i, layer in enumerate(layers)])
 
     @property
     def layers(self):
@@ -66,72 +81,87 @@ class LayerGraph:
                 out.append(node.layer)
         return out
 
-    def output_shapes(self, sample_shape):
-        """Each node's output sample shape for an input sample of ``sample_shape``."""
+    def _read(self, port, values, inputs):
+        src, idx = port
+        return inputs[idx] if src == MODEL_INPUT else values[src][idx]
+
+    def output_shapes(self, sample_shapes):
+        """The sample shape of each model output for input samples of ``sample_shapes`` (a list)."""
         shapes = []
         for node in self.nodes:
-            shapes.append(node.layer.compute_output_shape(self._input_of(node, shapes, sample_shape)))
-        return shapes
+            shapes.append(node.layer.compute_output_shapes([self._read(p, shapes, sample_shapes) for p in node.inbound]))
+        return [self._read(p, shapes, sample_shapes) for p in self.outputs]
 
-    def build(self, sample_shape):
-        """Build every layer for inputs of ``sample_shape`` (one sample, no batch axis); returns the output shape."""
+    def build(self, sample_shapes):
+        """Build every layer for input samples of ``sample_shapes`` (a list); returns the output sample shapes."""
         shapes = []
         for node in self.nodes:
-            layer, shape = node.layer, self._input_of(node, shapes, sample_shape)
-            layer.check_input_shape(shape)
-            if not layer.built:
-                layer.build(shape)
-            elif layer.built_input_shape[-1] != shape[-1] or len(layer.built_input_shape) != len(shape):
-                raise ValueError(
-                    f"layer {layer.name!r} was built for inputs of shape {layer.built_input_shape}; "
-                    f"here it would get {shape}"
-                )
-            shapes.append(layer.compute_output_shape(shape))
-        return shapes[self.output]
+            ins = [self._read(p, shapes, sample_shapes) for p in node.inbound]
+            n_main = len(ins) if node.layer.takes_list else 1
+            node.layer.build_for(ins[:n_main])
+            shapes.append(node.layer.compute_output_shapes(ins))
+        return [self._read(p, shapes, sample_shapes) for p in self.outputs]
 
-    @staticmethod
-    def _input_of(node, values, model_input):
-        return model_input if node.inbound == MODEL_INPUT else values[node.inbound]
+    def forward(self, inputs, masks, training, rng):
+        """Run every node on a batch (lists of input arrays and masks).
 
-    def forward(self, x, mask, training, rng):
-        """Run every node on a batch; returns ``(output, output_mask, caches)``."""
-        outs, masks, caches = [], [], []
+        Returns
+        -------
+        outputs, output_masks : list
+            One per model output.
+        caches : list
+            One per node, for :meth:`backward`.
+        """
+        values, value_masks, caches = [], [], []
         for node in self.nodes:
-            h = self._input_of(node, outs, x)
-            m = self._input_of(node, masks, mask)
-            h, m, cache = node.layer.forward(h, m, training, rng)
-            outs.append(h)
-            masks.append(m)
+            xs = [self._read(p, values, inputs) for p in node.inbound]
+            ms = [self._read(p, value_masks, masks) for p in node.inbound]
+            ys, ym, cache = node.layer.forward_many(xs, ms, training, rng)
+            values.append(ys)
+            value_masks.append(ym)
             caches.append(cache)
-        return outs[self.output], masks[self.output], caches
+        outs = [self._read(p, values, inputs) for p in self.outputs]
+        out_masks = [self._read(p, value_masks, masks) for p in self.outputs]
+        return outs, out_masks, caches
 
-    def backward(self, caches, d_output):
-        """Backpropagate ``d_output`` through the nodes.
+    def backward(self, caches, d_outputs, layers=None):
+        """Backpropagate one gradient per model output (None: that output has no loss).
+
+        Parameters
+        ----------
+        caches : list
+            From :meth:`forward`.
+        d_outputs : list of ndarray or None
+        layers : list of Layer, optional
+            The order of the returned gradients; :attr:`layers` by default.
 
         Returns
         -------
         list of ndarray
-            One gradient per trainable weight of :attr:`layers`, in order, regularizer
+            One gradient per trainable weight of ``layers``, in order, regularizer
             gradients included (zeros for a weight no gradient reached).
         """
-        pending = {self.output: d_output}
+        pending = {}
+        for port, d in zip(self.outputs, d_outputs):
+            self._accumulate(pending, port, d)
         layer_grads = {}
         for i in range(len(self.nodes) - 1, -1, -1):
-            if i not in pending:
-                continue
             node = self.nodes[i]
-            dx, grads = node.layer.backward(caches[i], pending.pop(i))
+            ds = [pending.pop((i, k), None) for k in range(node.n_outputs)]
+            if all(d is None for d in ds):
+                continue
+            d_inputs, grads = node.layer.backward_many(caches[i], ds)
             if node.layer.trainable and grads:
                 key = id(node.layer)
                 if key in layer_grads:
                     layer_grads[key] = [a + b for a, b in zip(layer_grads[key], grads)]
                 else:
                     layer_grads[key] = list(grads)
-            if dx is not None and node.inbound != MODEL_INPUT:
-                j = node.inbound
-                pending[j] = dx if j not in pending else pending[j] + dx
+            for port, d in zip(node.inbound, d_inputs):
+                if port[0] != MODEL_INPUT:
+                    self._accumulate(pending, port, d)
         out = []
-        for layer in self.layers:
+        for layer in self.layers if layers is None else layers:
             weights = layer.trainable_weights
             if not weights:
                 continue
@@ -140,6 +170,12 @@ class LayerGraph:
                 grads = [np.zeros_like(w) for w in weights]
             out.extend(layer.add_regularization_gradients(grads))
         return out
+
+    @staticmethod
+    def _accumulate(pending, port, d):
+        if d is None:
+            return
+        pending[port] = d if port not in pending else pending[port] + d
 
     def regularization_penalty(self):
         """The sum of every layer's weight penalties."""

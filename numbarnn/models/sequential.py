@@ -5,16 +5,16 @@ Training and inference (compile, fit, evaluate, predict) come from
 :class:`~numbarnn.models.graph.LayerGraph`, of which a Sequential is a chain.
 """
 
-from ..formats import archive
 from ..layers import InputLayer, Layer, deserialize
 from ..layers import serialize as serialize_layer
-from ..layers.base import checked_weights, unique_name
+from ..layers.base import unique_name
+from ..layers.symbolic import SymbolicTensor
 from .graph import LayerGraph
-from .trainer import Trainer
+from .base import BaseModel
 
 __all__ = ["Sequential"]
 
-class Sequential(Trainer):
+class Sequential(BaseModel):
     """A linear stack of layers, trained with Keras's API.
 
     Parameters
@@ -53,6 +53,8 @@ class Sequential(Trainer):
     (3, 1)
     """
 
+    file_class = "Sequential"
+
     def __init__(self, layers=None, name=None):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string; got {type(name).__name__}")
@@ -89,6 +91,8 @@ class Sequential(Trainer):
 
     def add(self, layer):
         """Append a layer (or, first, an ``Input``); builds it when the input shape is known."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
         if isinstance(layer, InputLayer):
             if self._layers or self._input_layer is not None:
                 raise ValueError("an Input can only be the first element of a Sequential model")
@@ -120,7 +124,11 @@ class Sequential(Trainer):
         self.built = bool(self._layers) and self.built
 
     def _build(self, sample_shape):
-        shape = self.graph.build(tuple(sample_shape)) if self._layers else tuple(sample_shape)
+        fixed = self._input_layer.batch_size if self._input_layer is not None else None
+        for layer in self._layers:  # Input(batch_shape=...) fixes the batch of stateful layers
+            if fixed is not None and getattr(layer, "stateful", False) and layer.batch_size is None:
+                layer.batch_size = fixed
+        shape = self.graph.build([tuple(sample_shape)])[0] if self._layers else tuple(sample_shape)
         self._input_shape = tuple(sample_shape)
         self.built = bool(self._layers)
         return shape
@@ -165,9 +173,31 @@ class Sequential(Trainer):
             shape = layer.compute_output_shape(shape)
         return shape
 
-    def _ensure_built(self, x):
+    def _layer_output_shapes(self):
+        if not self.built or self._input_shape is None:
+            return [None] * len(self._layers)
+        shape, out = self._input_shape, []
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+            out.append([shape])
+        return out
+
+    @property
+    def output_names(self):
+        """The name of the model's one output: its last layer's."""
+        return [self._layers[-1].name] if self._layers else ["output"]
+
+    def _input_specs(self):
+        """``[(sample shape or None, first layer, name)]`` for the model's one input."""
+        name = self._input_layer.name if self._input_layer is not None else "input"
+        return [(self._input_shape, self._layers[0], name)]
+
+    def _output_layers(self):
+        return [self._layers[-1]]
+
+    def _ensure_built(self, xs):
         if not self.built:
-            shape = list(x.shape[1:])
+            shape = list(xs[0].shape[1:])
             if self._layers[0].input_ndim == 2 and len(shape) == 2:
                 shape[0] = None  # recurrent models take any number of steps
             self._build(tuple(shape))
@@ -180,81 +210,6 @@ class Sequential(Trainer):
             self._layers[0].input_shape if self._layers else None
         )
 
-    def _require_built(self, what):
-        if not self.built:
-            raise ValueError(
-                f"the model is not built yet, so {what} cannot run: give the first layer input_shape=, "
-                f"start with an Input, call build, or fit the model first"
-            )
-
-    # -- weights -------------------------------------------------------------
-    @property
-    def weights(self):
-        """All weight arrays (live), layer by layer, in Keras's order."""
-        return [w for layer in self._layers for w in layer.weights]
-
-    @property
-    def trainable_weights(self):
-        """The weight arrays ``fit`` updates (live), in the order of :attr:`weights`."""
-        return [w for layer in self._layers for w in layer.trainable_weights]
-
-    def get_weights(self):
-        """Copies of every layer's weights, in Keras's order.
-
-        Returns
-        -------
-        list of ndarray
-        """
-        return [w.copy() for w in self.weights]
-
-    def set_weights(self, weights):
-        """Set every layer's weights from a list in Keras's order; checks all shapes before changing any."""
-        self._require_built("set_weights")
-        current = self.weights
-        names = [f"{layer.name}/{n}" for layer in self._layers for n in layer.weight_names]
-        for w, arr in zip(current, checked_weights(f"model {self.name!r}", names, current, weights)):
-            w[...] = arr
-
-    def count_params(self):
-        """Total number of weight values."""
-        self._require_built("count_params")
-        return sum(layer.count_params() for layer in self._layers)
-
-    # -- description ---------------------------------------------------------
-    def summary(self, print_fn=None):
-        """Print the layers, their output shapes and parameter counts, and the totals.
-
-        Parameters
-        ----------
-        print_fn : callable, optional
-            Called with each line; ``print`` by default.
-        """
-        print_fn = print_fn or print
-        widths = (33, 26, 12)
-        rule = "_" * sum(widths)
-        print_fn(f'Model: "{self.name}"')
-        print_fn(rule)
-        print_fn("".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)))
-        print_fn("=" * sum(widths))
-        shape = self._input_shape
-        total = trainable = 0
-        for layer in self._layers:
-            if self.built and shape is not None:
-                shape = layer.compute_output_shape(shape)
-                out = "(None, " + ", ".join("None" if s is None else str(s) for s in shape) + ")"
-                n = layer.count_params()
-                params = f"{n:,}"
-            else:
-                out, n, params = "?", 0, "0 (unbuilt)"
-            total += n
-            trainable += n if layer.trainable else 0
-            print_fn("".join(c.ljust(w) for c, w in zip((f"{layer.name} ({type(layer).__name__})", out, params), widths)))
-        print_fn("=" * sum(widths))
-        print_fn(f"Total params: {total:,}")
-        print_fn(f"Trainable params: {trainable:,}")
-        print_fn(f"Non-trainable params: {total - trainable:,}")
-        print_fn(rule)
-
     # -- config and saving ---------------------------------------------------
     def get_config(self):
         """The model's architecture as a JSON-friendly dict."""
@@ -265,28 +220,3 @@ class Sequential(Trainer):
     def from_config(cls, config):
         """Create an unbuilt model from :meth:`get_config`'s output."""
         return cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
-
-    def save(self, filepath):
-        """Save architecture, weights and optimizer state to one file (a zip of arrays and JSON; no pickle).
-
-        Load it with :func:`numbarnn.load_model`.
-        """
-        self._require_built("save")
-        optimizer_variables = self.optimizer.variables() if self.compiled and self.optimizer.built else []
-        archive.write_model(filepath, archive.ModelFile(
-            model_config=self.get_config(),
-            input_shape=self._input_shape,
-            compile_config=self.get_compile_config(),
-            weights=self.weights,
-            optimizer_variables=optimizer_variables,
-        ))  # fmt: skip
-
-    def save_weights(self, filepath):
-        """Save only the weights (a zip of arrays); load them with :meth:`load_weights`."""
-        self._require_built("save_weights")
-        archive.write_weights(filepath, self.weights)
-
-    def load_weights(self, filepath):
-        """Load weights saved by :meth:`save_weights` or :meth:`save` into this (built) model."""
-        self._require_built("load_weights")
-        self.set_weights(archive.read_weights(filepath))

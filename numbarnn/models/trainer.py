@@ -2,8 +2,11 @@
 
 :class:`Trainer` is a base class of every model (Keras splits ``trainers/``
 from ``models/`` the same way). It needs from the model only its layer graph
-(``self.graph``), its declared sample shape, its weights and a way to build
-itself on the first batch; the model classes own structure and configuration.
+(``self.graph``), its inputs (``self._input_specs()``: sample shape and first
+layer of each), its output names, its weights and a way to build itself on the
+first batch; the model classes own structure and configuration. Inputs,
+targets, losses and metrics are lists with one entry per model input or
+output; a model with one input and one output takes and returns plain arrays.
 
 The Python loops here run over epochs, batches and layers, never over time
 steps: each recurrent layer's forward or backward pass over a batch is one call
@@ -26,6 +29,8 @@ from .. import optimizers as optimizers_module
 from .._progress import ProgressBar
 from .._random import LazyGenerator, child_rng
 from .._serialization import serialize
+from .._validation import check_float
+from ..layers.symbolic import is_symbolic
 from . import data
 
 __all__ = ["Trainer"]
@@ -62,14 +67,58 @@ class _FitData:
     validation: object
 
 
+
+
+class _Head:
+    """One model output's loss, loss weight and metrics (internal)."""
+
+    def __init__(self, name, loss, weight, metric_specs):
+        self.name, self.loss, self.weight, self.metric_specs = name, loss, weight, metric_specs
+        self.metrics = None
+        self.metrics_key = None
+
+    def resolve_metrics(self, y_shape, pred_shape, prefix):
+        sparse = pred_shape[-1] != 1 and (len(y_shape) < len(pred_shape) or y_shape[-1:] == (1,))
+        key = (pred_shape[-1], sparse)
+        if self.metrics is None or self.metrics_key != key:
+            self.metrics = [metrics_module.get(m, n_outputs=pred_shape[-1], sparse_targets=sparse)
+                            for m in self.metric_specs]  # fmt: skip
+            self.metrics_key = key
+            for m in self.metrics:
+                m.log_name = prefix + m.name
+        return self.metrics
+
+    def metric_target(self, yb, pred):
+        y = self.loss.dense_target(yb, pred)
+        if self.metrics_key[1] and not self.loss.sparse:  # sparse targets, dense loss
+            idx = np.asarray(y).reshape(pred.shape[:-1]).astype(np.intp)
+            y = losses_module.one_hot(idx, pred.shape[-1], pred.dtype)
+        return y
+
+
+def _per_output(value, names, what, default=None):
+    """``value`` given once, as a list (one per output) or as a dict by output name -> a list."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"{what} names unknown output(s) {unknown}; the outputs are {names}")
+        return [value.get(n, default) for n in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise ValueError(f"{what} must hold one entry per output ({len(names)}: {names}); got {len(value)}")
+        return list(value)
+    return [value] * len(names)
+
+
 class Trainer:
-    """Compile, fit, evaluate and predict for a model (see :class:`numbarnn.Sequential`).
+    """Compile, fit, evaluate and predict for a model (see :class:`numbarnn.Sequential`, :class:`numbarnn.Model`).
 
     Attributes
     ----------
     optimizer : Optimizer or None
         Set by :meth:`compile`.
-    loss : Loss or None
+    loss : Loss, list or dict, or None
+        As given to :meth:`compile`, resolved to Loss objects.
     compiled : bool
     history : History or None
         The last :meth:`fit`'s history.
@@ -80,140 +129,245 @@ class Trainer:
     def _init_trainer(self):
         self.optimizer = None
         self.loss = None
-        self._metric_specs = []
-        self._metrics = None
-        self._metrics_key = None
+        self._heads = None
+        self._compile_args = None
         self.compiled = False
         self.stop_training = False
         self.history = None
 
     # -- compile -------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
         """Choose the optimizer, loss and metrics for training.
 
         Parameters
         ----------
         optimizer : str or Optimizer, default='rmsprop'
             'sgd', 'rmsprop', 'adam', 'adamw' or an instance.
-        loss : str or Loss
+        loss : str, Loss, list or dict
             'mse', 'mae', 'huber', 'binary_crossentropy', 'categorical_crossentropy',
-            'sparse_categorical_crossentropy' or an instance.
-        metrics : list of str or Metric, optional
+            'sparse_categorical_crossentropy' or an instance; for a model with several
+            outputs, one for all, a list (one per output) or a dict by output name (an
+            output without a loss is not trained on).
+        metrics : list of str or Metric, or a list of lists or dict for several outputs, optional
             'accuracy' (binary, categorical or sparse, from the shapes), 'mae', 'mse', ...
+        loss_weights : list or dict of float, optional
+            Each output's weight in the total loss (several outputs).
         """
         optimizer = optimizers_module.get(optimizer)
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse'")
-        loss = losses_module.get(loss)
-        if metrics is None:
-            metrics = []
-        elif isinstance(metrics, (str, metrics_module.Metric)):
-            metrics = [metrics]
-        elif isinstance(metrics, dict) or not hasattr(metrics, "__iter__"):
-            raise TypeError(f"metrics must be a list of names or Metric objects; got {type(metrics).__name__}")
-        metrics = list(metrics)
-        for m in metrics:  # resolve once now so an unknown name fails here
-            metrics_module.get(m, n_outputs=2)
-        self.optimizer, self.loss, self._metric_specs = optimizer, loss, metrics
-        self._metrics, self._metrics_key = None, None
+        names = self.output_names
+        losses = [None if v is None else losses_module.get(v) for v in _per_output(loss, names, "loss")]
+        if all(v is None for v in losses):
+            raise ValueError("compile needs a loss for at least one output")
+        weights = [None] * len(names)
+        if loss_weights is not None:
+            weights = [None if w is None else check_float(w, "loss_weights entries", 0.0)
+                       for w in _per_output(loss_weights, names, "loss_weights")]  # fmt: skip
+        specs = self._metric_specs_per_output(metrics, names)
+        self.optimizer = optimizer
+        if isinstance(loss, dict):
+            self.loss = {n: v for n, v in zip(names, losses) if v is not None}
+        elif len(names) > 1 and isinstance(loss, (list, tuple)):
+            self.loss = losses
+        else:
+            self.loss = losses[0]
+        self._heads = [_Head(n, lo, w, sp) for n, lo, w, sp in zip(names, losses, weights, specs)]
+        self._compile_args = (loss, metrics, loss_weights)
         self.compiled = True
 
+    @staticmethod
+    def _metric_specs_per_output(metrics, names):
+        if metrics is None:
+            return [[] for _ in names]
+        if isinstance(metrics, (str, metrics_module.Metric)):
+            metrics = [metrics]
+        if isinstance(metrics, dict):
+            per = _per_output(metrics, names, "metrics", default=[])
+        elif not hasattr(metrics, "__iter__"):
+            raise TypeError(f"metrics must be a list of names or Metric objects; got {type(metrics).__name__}")
+        else:
+            metrics = list(metrics)
+            nested = len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) for m in metrics)
+            per = _per_output(metrics, names, "metrics") if nested else [metrics] * len(names)
+        out = []
+        for entry in per:
+            entry = [entry] if isinstance(entry, (str, metrics_module.Metric)) else list(entry or [])
+            for m in entry:  # resolve once now so an unknown name fails here
+                metrics_module.get(m, n_outputs=2)
+            out.append(entry)
+        return out
+
     def get_compile_config(self):
-        """The optimizer, loss and metrics as a JSON-friendly dict, or None before :meth:`compile`."""
+        """The optimizer, losses, metrics and loss weights as a JSON-friendly dict, or None before :meth:`compile`."""
         if not self.compiled:
             return None
-        specs = [m if isinstance(m, str) else serialize(m) for m in self._metric_specs]
-        return {"optimizer": serialize(self.optimizer), "loss": serialize(self.loss), "metrics": specs}
+        loss, metrics, loss_weights = self._compile_args
+
+        def spec(m):
+            return m if isinstance(m, str) else serialize(m)
+
+        if isinstance(self.loss, dict):
+            loss_config = {n: serialize(v) for n, v in self.loss.items()}
+        elif isinstance(self.loss, list):
+            loss_config = [None if v is None else serialize(v) for v in self.loss]
+        else:
+            loss_config = serialize(self.loss)
+        if isinstance(metrics, dict):
+            metrics_config = {n: [spec(m) for m in (v if isinstance(v, (list, tuple)) else [v])]
+                              for n, v in metrics.items()}  # fmt: skip
+        elif len(self._heads) > 1:
+            metrics_config = [[spec(m) for m in h.metric_specs] for h in self._heads]
+        else:
+            metrics_config = [spec(m) for m in self._heads[0].metric_specs]
+        config = {"optimizer": serialize(self.optimizer), "loss": loss_config, "metrics": metrics_config}
+        if loss_weights is not None:
+            config["loss_weights"] = loss_weights
+        return config
 
     def compile_from_config(self, config):
         """Compile from :meth:`get_compile_config`'s output."""
-        self.compile(optimizer=optimizers_module.get(config["optimizer"]), loss=losses_module.get(config["loss"]),
-                     metrics=config["metrics"])  # fmt: skip
+        loss = config["loss"]
+        if isinstance(loss, dict) and "class_name" not in loss:
+            loss = {n: losses_module.get(v) for n, v in loss.items()}
+        elif isinstance(loss, list):
+            loss = [None if v is None else losses_module.get(v) for v in loss]
+        else:
+            loss = losses_module.get(loss)
+        self.compile(optimizer=optimizers_module.get(config["optimizer"]), loss=loss, metrics=config.get("metrics"),
+                     loss_weights=config.get("loss_weights"))  # fmt: skip
 
     def _require_compiled(self, what):
         if not self.compiled:
             raise RuntimeError(f"you must call compile(optimizer, loss) before {what}")
 
     @property
+    def _multi_output(self):
+        return len(self.output_names) > 1
+
+    def _all_metrics(self):
+        return [m for h in self._heads if h.metrics for m in h.metrics]
+
+    def _log_names(self):
+        names = ["loss"]
+        if self._multi_output:
+            names += [f"{h.name}_loss" for h in self._heads if h.loss is not None]
+        return names + [m.log_name for m in self._all_metrics()]
+
+    @property
     def metrics_names(self):
-        """Names of the values :meth:`evaluate` returns: 'loss', then each metric's."""
-        return ["loss"] + [m.name for m in (self._metrics or [])]
-
-    def _resolve_metrics(self, y_shape, pred_shape):
-        sparse = pred_shape[-1] != 1 and (len(y_shape) < len(pred_shape) or y_shape[-1:] == (1,))
-        key = (pred_shape[-1], sparse)
-        if self._metrics is None or self._metrics_key != key:
-            self._metrics = [metrics_module.get(m, n_outputs=pred_shape[-1], sparse_targets=sparse)
-                             for m in self._metric_specs]  # fmt: skip
-            self._metrics_key = key
-        return self._metrics
-
-    def _metric_target(self, yb, pred):
-        y = self.loss.dense_target(yb, pred)
-        if self._metrics_key[1] and not self.loss.sparse:  # sparse targets, dense loss
-            idx = np.asarray(y).reshape(pred.shape[:-1]).astype(np.intp)
-            y = losses_module.one_hot(idx, pred.shape[-1], pred.dtype)
-        return y
+        """Names of the values :meth:`evaluate` returns: 'loss', each output's loss (several outputs), each metric."""
+        if not self.compiled:
+            return ["loss"]
+        return self._log_names()
 
     # -- input preparation ---------------------------------------------------
+    def _as_list(self, value, names, what):
+        """A model input or target structure as a list: one array, a list, or a dict by name."""
+        if isinstance(value, dict):
+            missing = [n for n in names if n not in value]
+            if missing:
+                raise ValueError(f"{what} is missing {missing}; the model's {what}s are {names}")
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"{what} names unknown {what}(s) {unknown}; the model's {what}s are {names}")
+            return [value[n] for n in names]
+        if len(names) == 1:
+            if isinstance(value, (list, tuple)) and len(value) == 1 and not np.isscalar(value[0]) \
+                    and np.ndim(value[0]) >= 1 and isinstance(value[0], np.ndarray):  # fmt: skip
+                return [value[0]]
+            return [value]
+        if not isinstance(value, (list, tuple)) or len(value) != len(names):
+            got = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
+            raise ValueError(f"{what} must be a list of {len(names)} arrays or a dict by name {names}; got {got}")
+        return list(value)
+
     def _prepare_x(self, x, name="x"):
         if not self.layers:
             raise ValueError("the model has no layers")
-        return data.prepare_x(x, self._input_shape, self.layers[0], name)
+        specs = self._input_specs()
+        xs = self._as_list(x, [s[2] for s in specs], "input")
+        out = []
+        for k, (arr, (shape, first, input_name)) in enumerate(zip(xs, specs)):
+            label = name if len(specs) == 1 else f"{name}[{input_name!r}]"
+            out.append(data.prepare_x(arr, shape, first, label))
+        n = out[0].shape[0]
+        for arr, spec in zip(out[1:], specs[1:]):
+            if arr.shape[0] != n:
+                raise ValueError(f"every input must hold the same number of samples; got {n} and {arr.shape[0]}")
+        return out
 
-    def _prepare_y(self, y, x, name="y"):
-        pred_shape = (x.shape[0],) + self.compute_output_shape(x.shape[1:])
-        raw, checked = data.prepare_y(y, x.shape[0], pred_shape, self.layers[-1].dtype, self.loss, name)
-        self._resolve_metrics(raw.shape, pred_shape)
-        return checked
+    def _prepare_masks(self, mask, xs):
+        if mask is None:
+            return [None] * len(xs)
+        masks = mask if (isinstance(mask, (list, tuple)) and len(xs) > 1) else [mask] + [None] * (len(xs) - 1)
+        return [data.prepare_mask(m, x) for m, x in zip(masks, xs)]
+
+    def _prepare_y(self, y, xs, name="y"):
+        n = xs[0].shape[0]
+        pred_shapes = [(n,) + tuple(s) for s in self.graph.output_shapes([x.shape[1:] for x in xs])]
+        ys = self._as_list(y, self.output_names, "output")
+        out = []
+        for k, (head, yk, pred_shape, layer) in enumerate(zip(self._heads, ys, pred_shapes, self._output_layers())):
+            if head.loss is None:
+                out.append(None)
+                continue
+            label = name if len(ys) == 1 else f"{name}[{head.name!r}]"
+            raw, checked = data.prepare_y(yk, n, pred_shape, layer.dtype, head.loss, label)
+            head.resolve_metrics(raw.shape, pred_shape, f"{head.name}_" if self._multi_output else "")
+            out.append(checked)
+        return out
 
     def _prepare_fit_data(self, x, y, sample_weight, class_weight, validation_split, validation_data, mask):
         """Check the training data and split off the validation set; builds the model on first use."""
         was_built = self.built
-        x = self._prepare_x(x)
-        xm = data.prepare_mask(mask, x)
-        self._ensure_built(x)
+        xs = self._prepare_x(x)
+        xm = self._prepare_masks(mask, xs)
+        self._ensure_built(xs)
         try:
             y_raw = y
-            y = self._prepare_y(y, x)
-            sw = data.prepare_sample_weight(sample_weight, x.shape[0])
+            ys = self._prepare_y(y, xs)
+            n = xs[0].shape[0]
+            sw = data.prepare_sample_weight(sample_weight, n)
             if class_weight is not None:
+                if self._multi_output:
+                    raise ValueError("class_weight is supported for models with one output; use sample_weight")
                 cw = data.class_weights(class_weight, y_raw)
                 sw = cw if sw is None else sw * (cw if sw.ndim == 1 else cw[:, None])
             val = None
             if validation_data is not None:
                 val = self._prepare_validation(validation_data)
             elif validation_split > 0:
-                split = int(math.floor(x.shape[0] * (1 - validation_split)))
-                if split == 0 or split == x.shape[0]:
+                split = int(math.floor(n * (1 - validation_split)))
+                if split == 0 or split == n:
                     raise ValueError(
-                        f"validation_split={validation_split} leaves no training or no validation samples "
-                        f"out of {x.shape[0]}"
+                        f"validation_split={validation_split} leaves no training or no validation samples out of {n}"
                     )
-                val = (x[split:], y[split:], None if sw is None else sw[split:], None if xm is None else xm[split:])
-                x, y, sw = x[:split], y[:split], (None if sw is None else sw[:split])
-                xm = None if xm is None else xm[:split]
+                tail, head = slice(split, None), slice(None, split)
+                val = (_take(xs, tail), _take(ys, tail), None if sw is None else sw[tail], _take(xm, tail))
+                xs, ys, sw, xm = _take(xs, head), _take(ys, head), (None if sw is None else sw[head]), _take(xm, head)
         except Exception:
             if not was_built:
                 self._unbuild()
             raise
-        return _FitData(x, y, sw, xm, val)
+        return _FitData(xs, ys, sw, xm, val)
 
     def _prepare_validation(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
         xv = self._prepare_x(validation_data[0], "validation_data x")
         yv = self._prepare_y(validation_data[1], xv, "validation_data y")
-        wv = data.prepare_sample_weight(validation_data[2], xv.shape[0]) if len(validation_data) == 3 else None
-        return xv, yv, wv, None
+        wv = data.prepare_sample_weight(validation_data[2], xv[0].shape[0]) if len(validation_data) == 3 else None
+        return xv, yv, wv, [None] * len(xv)
 
     # -- one batch -----------------------------------------------------------
-    def _forward(self, x, training, rng, mask=None):
+    def _forward(self, xs, training, rng, masks=None):
         with _threads.blas_single_thread():  # once here, rather than once per layer
-            return self.graph.forward(x, mask, training, rng)
+            return self.graph.forward(xs, masks or [None] * len(xs), training, rng)
 
-    def _loss(self, yb, pred, wb, mask):
-        values, grad = self.loss.values_and_gradient(yb, pred)
+    @staticmethod
+    def _loss_of(loss, yb, pred, wb, mask):
+        values, grad = loss.values_and_gradient(yb, pred)
         weights = np.ones(values.shape, np.float64) if wb is None else np.broadcast_to(
             wb.reshape(wb.shape + (1,) * (values.ndim - wb.ndim)), values.shape
         )
@@ -227,35 +381,80 @@ class Trainer:
         d_pred = (grad * scale[..., None]).astype(pred.dtype, copy=False)
         return value, d_pred, weights
 
+    def _losses(self, ys, preds, wb, masks):
+        """Total loss, each output's loss (None without one), each output's gradient and loss weights."""
+        total, values, grads, weights = 0.0, [], [], []
+        for head, yb, pred, mask in zip(self._heads, ys, preds, masks):
+            if head.loss is None:
+                values.append(None)
+                grads.append(None)
+                weights.append(None)
+                continue
+            value, d_pred, w = self._loss_of(head.loss, yb, pred, wb, mask)
+            if head.weight is not None:
+                value, d_pred = value * head.weight, (d_pred * pred.dtype.type(head.weight))
+            total += value
+            values.append(value)
+            grads.append(d_pred)
+            weights.append(w)
+        return total, values, grads, weights
+
+    def _update_metrics(self, ys, preds, weights):
+        for head, yb, pred, w in zip(self._heads, ys, preds, weights):
+            if head.loss is None or not head.metrics:
+                continue
+            ytrue = head.metric_target(yb, pred)
+            for m in head.metrics:
+                m.update(ytrue, pred, w)
+
+    def _reset_metrics(self):
+        for m in self._all_metrics():
+            m.reset()
+
     def _penalty(self):
         return self.graph.regularization_penalty()
 
     def _train_step(self, xb, yb, wb, rng, batch_index, mb=None):
         with _threads.blas_single_thread():  # once per step, rather than once per layer and pass
             graph = self.graph
-            pred, mask, caches = graph.forward(xb, mb, True, rng)
-            value, g, weights = self._loss(yb, pred, wb, mask)
-            value += self._penalty()
-            if not math.isfinite(value):
-                raise _NonFiniteLoss(value, batch_index)
-            self.optimizer.apply(graph.backward(caches, g), self.trainable_weights)
-            ytrue = None
-            for m in self._metrics:
-                ytrue = self._metric_target(yb, pred) if ytrue is None else ytrue
-                m.update(ytrue, pred, weights)
-        return value
+            preds, masks, caches = graph.forward(xb, mb or [None] * len(xb), True, rng)
+            total, values, grads, weights = self._losses(yb, preds, wb, masks)
+            total += self._penalty()
+            if not math.isfinite(total):
+                raise _NonFiniteLoss(total, batch_index)
+            self.optimizer.apply(graph.backward(caches, grads, self.layers), self.trainable_weights)
+            self._update_metrics(yb, preds, weights)
+        return total, values
+
+    def _batch_logs(self, total, seen, sums):
+        logs = {"loss": total / seen}
+        if self._multi_output:
+            for head, s in zip(self._heads, sums):
+                if head.loss is not None:
+                    logs[f"{head.name}_loss"] = s / seen
+        logs.update({m.log_name: m.result() for m in self._all_metrics()})
+        return logs
 
     def _snapshot(self):
         opt = self.optimizer.get_state() if self.optimizer is not None else None
-        return self.get_weights() if self.built else None, opt
+        return self.get_weights() if self.built else None, opt, self._state_snapshot()
 
     def _restore(self, snapshot):
-        weights, opt = snapshot
+        weights, opt, states = snapshot
         if weights is not None:
             for w, saved in zip(self.weights, weights):
                 w[...] = saved
         if opt is not None:
             self.optimizer.set_state(opt)
+        self._restore_states(states)
+
+    def _state_snapshot(self):
+        return [(layer, layer.get_states()) for layer in self.layers if getattr(layer, "stateful", False)]
+
+    @staticmethod
+    def _restore_states(saved):
+        for layer, states in saved:
+            layer.set_states(states)
 
     # -- training ------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -265,11 +464,13 @@ class Trainer:
 
         Parameters
         ----------
-        x : array-like of shape (samples, steps, features) or (samples, steps)
+        x : array-like of shape (samples, steps, features) or (samples, steps), or a list or dict of them
             Numbers (float, int or bool); 2-D input is one feature per step (or
-            integer indices for a model that starts with an Embedding).
-        y : array-like of shape (samples, outputs), (samples,) or (samples, steps, outputs)
-            Targets shaped like the model's output (class indices for a sparse loss).
+            integer indices for a model that starts with an Embedding). A model with
+            several inputs takes a list (in ``model.inputs`` order) or a dict by input name.
+        y : array-like of shape (samples, outputs), (samples,) or (samples, steps, outputs), or a list or dict
+            Targets shaped like the model's output (class indices for a sparse loss); one per
+            output, as a list or a dict by output name, for several outputs.
         batch_size : int, default=32
         epochs : int, default=1
         verbose : {0, 1, 2, 'auto'}, default='auto'
@@ -319,7 +520,7 @@ class Trainer:
 
     def _run_epochs(self, d, batch_size, epochs, initial_epoch, verbose, user_callbacks, shuffle, rng):
         """The epoch loop over checked data; rolls back to the last completed epoch on any failure."""
-        n = d.x.shape[0]
+        n = d.x[0].shape[0]
         steps = -(-n // batch_size)
         history = callbacks_module.History()
         cbs = [history] + ([callbacks_module.ProgbarLogger(verbose)] if verbose else []) + user_callbacks
@@ -332,21 +533,20 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 snapshot = self._snapshot()
                 cbl.call("on_epoch_begin", epoch, {})
-                for m in self._metrics:
-                    m.reset()
-                total, seen = 0.0, 0
+                self._reset_metrics()
+                total, seen, sums = 0.0, 0, [0.0] * len(self._heads)
                 order = rng.permutation(n) if shuffle else None
                 for b, idx in enumerate(data.batches(n, batch_size, order)):
                     cbl.call("on_train_batch_begin", b, {})
-                    xb, yb = d.x[idx], d.y[idx]
-                    mb = None if d.mask is None else d.mask[idx]
+                    xb, yb, mb = _take(d.x, idx), _take(d.y, idx), _take(d.mask, idx)
                     wb = None if d.sample_weight is None else d.sample_weight[idx]
-                    value = self._train_step(xb, yb, wb, rng, b, mb)
-                    total += value * len(xb)
-                    seen += len(xb)
-                    logs = {"loss": total / seen, **{m.name: m.result() for m in self._metrics}}
-                    cbl.call("on_train_batch_end", b, logs)
-                logs = {"loss": total / seen, **{m.name: m.result() for m in self._metrics}}
+                    value, values = self._train_step(xb, yb, wb, rng, b, mb)
+                    size = xb[0].shape[0]
+                    total += value * size
+                    sums = [s if v is None else s + v * size for s, v in zip(sums, values)]
+                    seen += size
+                    cbl.call("on_train_batch_end", b, self._batch_logs(total, seen, sums))
+                logs = self._batch_logs(total, seen, sums)
                 if d.validation is not None:
                     val_logs = self._evaluate_arrays(*d.validation, batch_size=batch_size)
                     logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -379,50 +579,48 @@ class Trainer:
         """One optimizer step on one batch; returns the batch loss (with metrics: ``[loss, *metrics]``)."""
         self._require_compiled("train_on_batch")
         was_built = self.built
-        x = self._prepare_x(x)
-        self._ensure_built(x)
+        xs = self._prepare_x(x)
+        self._ensure_built(xs)
         try:
-            y = self._prepare_y(y, x)
-            sw = data.prepare_sample_weight(sample_weight, x.shape[0])
+            ys = self._prepare_y(y, xs)
+            sw = data.prepare_sample_weight(sample_weight, xs[0].shape[0])
         except Exception:
             if not was_built:
                 self._unbuild()
             raise
         snapshot = self._snapshot()
-        for m in self._metrics:
-            m.reset()
+        self._reset_metrics()
         try:
-            value = self._train_step(x, y, sw, LazyGenerator(child_rng), 0)
+            value, values = self._train_step(xs, ys, sw, LazyGenerator(child_rng), 0)
         except _NonFiniteLoss as exc:
             self._restore(snapshot)
             raise ValueError(f"the loss became {exc.value}; the batch's update was not applied") from None
         except BaseException:
             self._restore(snapshot)
             raise
-        return value if not self._metrics else [value] + [m.result() for m in self._metrics]
+        logs = self._batch_logs(value, 1, values)
+        return value if len(logs) == 1 else list(logs.values())
 
     # -- evaluation and prediction ------------------------------------------
-    def _evaluate_arrays(self, x, y, sw, xm, batch_size, verbose=0):
-        metrics = self._metrics
-        for m in metrics:
-            m.reset()
-        total, seen = 0.0, 0
-        n = x.shape[0]
+    def _evaluate_arrays(self, xs, ys, sw, xm, batch_size, verbose=0):
+        self._reset_metrics()
+        total, seen, sums = 0.0, 0, [0.0] * len(self._heads)
+        n = xs[0].shape[0]
         bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
         penalty = self._penalty()
         rng = LazyGenerator(_inference_rng)
         for b, idx in enumerate(data.batches(n, batch_size)):
-            pred, mask, _ = self._forward(x[idx], False, rng, None if xm is None else xm[idx])
-            value, _, weights = self._loss(y[idx], pred, None if sw is None else sw[idx], mask)
-            total += (value + penalty) * pred.shape[0]
-            seen += pred.shape[0]
-            if metrics:
-                ytrue = self._metric_target(y[idx], pred)
-                for m in metrics:
-                    m.update(ytrue, pred, weights)
+            yb = _take(ys, idx)
+            preds, masks, _ = self._forward(_take(xs, idx), False, rng, _take(xm, idx))
+            value, values, _, weights = self._losses(yb, preds, None if sw is None else sw[idx], masks)
+            size = preds[0].shape[0]
+            total += (value + penalty) * size
+            sums = [s if v is None else s + v * size for s, v in zip(sums, values)]
+            seen += size
+            self._update_metrics(yb, preds, weights)
             if bar is not None:
                 bar.update(b + 1, {"loss": total / seen})
-        logs = {"loss": total / seen, **{m.name: m.result() for m in metrics}}
+        logs = self._batch_logs(total, seen, sums)
         if bar is not None:
             bar.finish(logs)
         return logs
@@ -450,11 +648,11 @@ class Trainer:
         self._require_built("evaluate")
         batch_size = data.check_batch_size(batch_size)
         verbose = data.check_verbose(verbose)
-        x = self._prepare_x(x)
-        xm = data.prepare_mask(mask, x)
-        y = self._prepare_y(y, x)
-        sw = data.prepare_sample_weight(sample_weight, x.shape[0])
-        logs = self._evaluate_arrays(x, y, sw, xm, batch_size, verbose)
+        xs = self._prepare_x(x)
+        xm = self._prepare_masks(mask, xs)
+        ys = self._prepare_y(y, xs)
+        sw = data.prepare_sample_weight(sample_weight, xs[0].shape[0])
+        logs = self._evaluate_arrays(xs, ys, sw, xm, batch_size, verbose)
         if return_dict:
             return logs
         values = list(logs.values())
@@ -478,28 +676,42 @@ class Trainer:
         self._require_built("predict")
         batch_size = data.check_batch_size(batch_size)
         verbose = data.check_verbose(verbose)
-        x = self._prepare_x(x)
-        xm = data.prepare_mask(mask, x)
-        n = x.shape[0]
+        xs = self._prepare_x(x)
+        xm = self._prepare_masks(mask, xs)
+        n = xs[0].shape[0]
         bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
         rng = LazyGenerator(_inference_rng)
         outs = []
         for b, idx in enumerate(data.batches(n, batch_size)):
-            outs.append(self._forward(x[idx], False, rng, None if xm is None else xm[idx])[0])
+            outs.append(self._forward(_take(xs, idx), False, rng, _take(xm, idx))[0])
             if bar is not None:
                 bar.update(b + 1)
         if bar is not None:
             bar.finish()
-        return outs[0] if len(outs) == 1 else np.concatenate(outs)
+        joined = [o[0] if len(outs) == 1 else np.concatenate(o) for o in zip(*outs)]
+        return self._unlist(joined)
 
     def __call__(self, x, training=False):
         """Apply the model to a batch (no batching, no progress bar); builds it on first use."""
-        x = self._prepare_x(x)
-        self._ensure_built(x)
+        if is_symbolic(x):
+            raise TypeError(
+                "calling a model on symbolic tensors is not supported; build the larger model from the "
+                "layers themselves (layer outputs and model.inputs / model.outputs can be reused)"
+            )
+        xs = self._prepare_x(x)
+        self._ensure_built(xs)
         rng = LazyGenerator(child_rng if training else _inference_rng)
-        return self._forward(x, bool(training), rng)[0]
+        return self._unlist(self._forward(xs, bool(training), rng)[0])
 
     def predict_on_batch(self, x):
         """Outputs for one batch ``x`` (same as :meth:`predict` without batching)."""
         self._require_built("predict_on_batch")
-        return self._forward(self._prepare_x(x), False, LazyGenerator(_inference_rng))[0]
+        return self._unlist(self._forward(self._prepare_x(x), False, LazyGenerator(_inference_rng))[0])
+
+    def _unlist(self, outputs):
+        return outputs[0] if len(outputs) == 1 else list(outputs)
+
+
+def _take(arrays, idx):
+    """``[a[idx] for a in arrays]`` (None entries stay None)."""
+    return [None if a is None else a[idx] for a in arrays]

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._sequences import is_ragged
+from .._sequences import is_ragged
 
 __all__ = ["SequenceScaler"]
 
