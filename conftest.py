@@ -2,11 +2,12 @@
 
 - The scripts under tests/data write the reference files; they run by hand, in an
   environment with Keras or an older numbarnn, never as tests.
+- tests/keras_scripts holds Keras scripts that tests/test_keras_scripts.py ports and runs.
 - The CUDA package's modules (their doctests) need numba-cuda.
 """
 
 import importlib.util
 
-collect_ignore_glob = ["tests/data/*.py", "tests/data/*/*.py"]
+collect_ignore_glob = ["tests/data/*.py", "tests/data/*/*.py", "tests/keras_scripts/*.py"]
 if importlib.util.find_spec("numba_cuda") is None:
     collect_ignore_glob.append("numbarnn/cuda/*.py")

@@ -325,3 +325,32 @@ def test_names_numbarnn_does_not_provide_say_so(module, name):
     with pytest.raises(AttributeError, match="has no attribute '__wrapped__'") as info:
         getattr(mod, "__wrapped__")
     assert "does not provide" not in str(info.value)
+
+
+def test_masks_flow_through_a_functional_model_as_through_a_sequential():
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 9, size=(6, 7))
+    x[:3, :2] = 0  # left padding
+    seq = Sequential([Input((7,), dtype="int32"), numbarnn.Embedding(9, 3, mask_zero=True), GRU(4), Dense(1)])
+    inp = Input(shape=(7,), dtype="int32")
+    layers = [numbarnn.Embedding(9, 3, mask_zero=True), GRU(4), Dense(1)]
+    h = inp
+    for layer in layers:
+        h = layer(h)
+    model = Model(inp, h)
+    model.set_weights(seq.get_weights())
+    np.testing.assert_array_equal(model.predict(x, verbose=0), seq.predict(x, verbose=0))
+    unpadded = Sequential([Input((5,), dtype="int32"), *[type(lay).from_config(lay.get_config()) for lay in layers]])
+    unpadded.set_weights(seq.get_weights())
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:3], unpadded.predict(x[:3, 2:], verbose=0), atol=1e-6)
+
+
+def test_a_built_sequential_has_inputs_and_outputs():
+    model = Sequential([Input((5, 2)), LSTM(3, name="l"), Dense(1, name="d")])
+    assert model.inputs[0].shape == (None, 5, 2) and model.outputs[0].shape == (None, 1)
+    assert model.get_layer("d").output is model.output
+    functional = Model(model.inputs, model.outputs)
+    x = np.random.default_rng(6).normal(size=(2, 5, 2))
+    np.testing.assert_array_equal(functional.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(ValueError, match="not built"):
+        Sequential([LSTM(2)]).inputs

@@ -5,7 +5,7 @@ Training and inference (compile, fit, evaluate, predict) come from
 :class:`~numbarnn.models.graph.LayerGraph`, of which a Sequential is a chain.
 """
 
-from ..layers import InputLayer, Layer, deserialize
+from ..layers import Input, InputLayer, Layer, deserialize
 from ..layers import serialize as serialize_layer
 from ..layers.base import unique_name
 from ..layers.symbolic import SymbolicTensor
@@ -83,6 +83,36 @@ class Sequential(BaseModel):
         if getattr(self, "_graph", None) is None:  # (models pickled before the graph existed have none)
             self._graph = LayerGraph.chain(self._layers)
         return self._graph
+
+    @property
+    def inputs(self):
+        """``[input tensor]`` once built, as Keras's Sequential has (its layers then have ``input``/``output``)."""
+        return [self._symbolic()[0]]
+
+    @property
+    def outputs(self):
+        """``[output tensor]`` once built."""
+        return [self._symbolic()[1]]
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    def _symbolic(self):
+        self._require_built("inputs and outputs")
+        cached = getattr(self, "_tensors", None)
+        if cached is None or cached[2] is not self.graph:
+            layer = self._input_layer
+            inp = layer.output if layer is not None else Input(shape=self._input_shape, name=f"{self.name}_input")
+            x = inp
+            for lay in self._layers:
+                x = lay(x)
+            cached = self._tensors = (inp, x, self.graph)
+        return cached[:2]
 
     @property
     def input_shape(self):
