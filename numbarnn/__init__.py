@@ -31,6 +31,7 @@ from . import (
 from ._missing import missing_names
 from ._threads import get_num_threads, set_num_threads
 from .engine import RNNGradients, RNNTape, rnn_backward, rnn_forward, rnn_inference
+from .formats.onnx_export import to_onnx
 from .layers import (
     GRU,
     LSTM,
@@ -131,6 +132,7 @@ __all__ = [
     "optimizers",
     "regularizers",
     "utils",
+    "to_onnx",
     "rnn_forward",
     "rnn_backward",
     "rnn_inference",

@@ -20,7 +20,7 @@ from .cells import GATE_COUNTS, get_adaptor
 __all__ = ["WeightPlan", "Plan", "plan_weights", "plan_batch", "make_plan"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WeightPlan:
     """A cell's checked weights in its kernels' layout, with its settings (internal).
 
@@ -65,7 +65,7 @@ class WeightPlan:
         return self.kernel.shape[0]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Plan:
     """One call's checked, laid-out inputs (internal): a :class:`WeightPlan` and a batch.
 

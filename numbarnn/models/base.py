@@ -6,7 +6,7 @@
 ``graph``, ``get_config`` and ``_layer_output_shapes``.
 """
 
-from ..formats import archive
+from ..formats import archive, onnx_export
 from ..layers.base import checked_weights
 from .trainer import Trainer
 
@@ -78,6 +78,11 @@ class BaseModel(Trainer):
             if layer.name == name:
                 return layer
         raise ValueError(f"no layer named {name!r}; the layers are {[layer.name for layer in layers]}")
+
+    def export(self, filepath, format="onnx", **kwargs):
+        """Write the model as an ONNX file (Keras 3's spelling); see :func:`numbarnn.to_onnx`."""
+        self._require_built("export")
+        return onnx_export.export(self, filepath, format=format, **kwargs)
 
     def reset_states(self):
         """Forget the carried states of every stateful recurrent layer (Keras 2's name, kept for old scripts)."""

@@ -59,6 +59,11 @@ class LayerGraph:
                 self._check_port(port, i, node.layer.name)
         for port in self.outputs:
             self._check_port(port, len(self.nodes), "the model output")
+        seen, self._layers = set(), []
+        for node in self.nodes:
+            if id(node.layer) not in seen:
+                seen.add(id(node.layer))
+                self._layers.append(node.layer)
 
     def _check_port(self, port, before, what):
         src, idx = port
@@ -74,12 +79,7 @@ class LayerGraph:
     @property
     def layers(self):
         """Each distinct layer once, in the order of its first call."""
-        seen, out = set(), []
-        for node in self.nodes:
-            if id(node.layer) not in seen:
-                seen.add(id(node.layer))
-                out.append(node.layer)
-        return out
+        return list(self._layers)
 
     def _read(self, port, values, inputs):
         src, idx = port
@@ -161,13 +161,12 @@ class LayerGraph:
                 if port[0] != MODEL_INPUT:
                     self._accumulate(pending, port, d)
         out = []
-        for layer in self.layers if layers is None else layers:
-            weights = layer.trainable_weights
-            if not weights:
-                continue
+        for layer in self._layers if layers is None else layers:
             grads = layer_grads.get(id(layer))
-            if grads is None:
-                grads = [np.zeros_like(w) for w in weights]
+            if grads is None:  # a layer no gradient reached (or one without trainable weights)
+                grads = [np.zeros_like(w) for w in layer.trainable_weights]
+                if not grads:
+                    continue
             out.extend(layer.add_regularization_gradients(grads))
         return out
 
@@ -179,4 +178,4 @@ class LayerGraph:
 
     def regularization_penalty(self):
         """The sum of every layer's weight penalties."""
-        return sum(layer.regularization_penalty() for layer in self.layers)
+        return sum(layer.regularization_penalty() for layer in self._layers)
