@@ -254,11 +254,9 @@ class Layer:
         Called on symbolic tensors (``Input(...)`` or another layer's output), it records the
         call and returns symbolic outputs, from which a functional ``Model`` is made.
         """
-        extra = self._call_extra_inputs(kwargs)
+        extra = self._call_extra_inputs(dict(kwargs))
         if is_symbolic(x) or is_symbolic(extra):
             return self._symbolic_call(x, extra)
-        if kwargs:
-            raise TypeError(f"{type(self).__name__} got unexpected call argument(s): {', '.join(sorted(kwargs))}")
         if self.takes_list:
             xs = [np.asarray(v) for v in x]
             if not self.built:
@@ -274,7 +272,13 @@ class Layer:
         return outs[0] if len(outs) == 1 else outs
 
     def _call_extra_inputs(self, kwargs):
-        """Tensors a call passes besides its main input (a recurrent layer's ``initial_state``)."""
+        """Tensors a call passes besides its main input (a recurrent layer's ``initial_state``).
+
+        ``kwargs`` are the call's keyword arguments besides ``mask`` and ``training``; any that the
+        layer does not take are a TypeError.
+        """
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected call argument(s): {', '.join(sorted(kwargs))}")
         return []
 
     def _symbolic_call(self, x, extra):
