@@ -354,3 +354,24 @@ def test_a_built_sequential_has_inputs_and_outputs():
     np.testing.assert_array_equal(functional.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(ValueError, match="not built"):
         Sequential([LSTM(2)]).inputs
+
+
+def test_a_failed_fit_rolls_carried_states_back_with_the_weights():
+    rng = np.random.default_rng(7)
+    model = Sequential([Input(batch_shape=(2, 3, 1)), LSTM(2, stateful=True), Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = rng.normal(size=(6, 3, 1)), rng.normal(size=(6, 1))
+    model.fit(x, y, batch_size=2, shuffle=False, verbose=0)
+    states, weights = model.layers[0].states, model.get_weights()
+
+    class Stop(numbarnn.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        model.fit(x, y, batch_size=2, shuffle=False, verbose=0, callbacks=[Stop()])
+    for a, b in zip(model.layers[0].states, states):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
