@@ -8,7 +8,7 @@ from ._missing import missing_names
 from ._random import reseed
 from ._validation import is_integer
 
-__all__ = ["to_categorical", "pad_sequences", "set_random_seed"]
+__all__ = ["to_categorical", "pad_sequences", "set_random_seed", "PyDataset"]
 
 
 def set_random_seed(seed):
@@ -135,5 +135,48 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         else:
             out[i, maxlen - len(a) :] = a
     return out
+
+
+class PyDataset:
+    """Batches by index, as Keras 3's ``keras.utils.PyDataset``: subclass it for data that is not one array.
+
+    Write ``__len__`` (the number of batches in an epoch) and ``__getitem__(index)`` returning
+    one batch: ``(x, y)`` or ``(x, y, sample_weight)`` for ``fit`` and ``evaluate``, or ``x`` for
+    ``predict``; optionally ``on_epoch_end`` (called after every epoch of ``fit``). ``fit``,
+    ``evaluate`` and ``predict`` read one batch at a time, in index order.
+
+    Parameters
+    ----------
+    workers, use_multiprocessing, max_queue_size
+        Keras's loading options; accepted for compatibility, batches are read in the calling thread.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.utils import PyDataset
+    >>> class Windows(PyDataset):
+    ...     def __len__(self):
+    ...         return 4
+    ...     def __getitem__(self, i):
+    ...         x = np.full((8, 5, 1), float(i))
+    ...         return x, x.sum(axis=1)
+    >>> len(Windows()), Windows()[2][0].shape
+    (4, (8, 5, 1))
+    """
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __len__(self):
+        raise NotImplementedError("a PyDataset subclass must define __len__ (the number of batches)")
+
+    def __getitem__(self, index):
+        raise NotImplementedError("a PyDataset subclass must define __getitem__(index), returning one batch")
+
+    def on_epoch_end(self):
+        """Called after every epoch of ``fit``; does nothing unless overridden (to reshuffle, say)."""
+
 
 __getattr__ = missing_names(__name__)

@@ -50,7 +50,7 @@ def prepare_x(x, input_shape, first_layer, name="x"):
         raise TypeError(f"{name} must be an array of numbers (float, int or bool); got dtype {arr.dtype}")
     if arr.ndim < 1 or arr.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample; got shape {arr.shape}")
-    if not first_layer.integer_input and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if not first_layer.integer_input and arr.dtype.kind == "f" and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity")
     ndim = len(input_shape) if input_shape is not None else first_layer.input_ndim
     if ndim == 2 and arr.ndim == 2:
@@ -67,6 +67,14 @@ def prepare_x(x, input_shape, first_layer, name="x"):
     if first_layer.integer_input:
         first_layer.check_indices(arr)
     return arr
+
+
+def all_finite(arr, block=1 << 22):
+    """Whether every value is finite, checked ``block`` values at a time (a memory map is never read whole)."""
+    if arr.ndim == 0 or arr.size <= block:
+        return bool(np.isfinite(arr).all())
+    rows = max(1, block // max(1, arr[0].size))
+    return all(np.isfinite(arr[i : i + rows]).all() for i in range(0, arr.shape[0], rows))
 
 
 def prepare_mask(mask, x):

@@ -15,8 +15,10 @@ state at the start of every epoch, so an exception, a non-finite loss or
 Ctrl-C leaves the model as it was after the last completed epoch.
 """
 
+import itertools
 import math
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +33,13 @@ from .._random import LazyGenerator, child_rng
 from .._serialization import serialize
 from .._validation import check_float
 from ..layers.symbolic import is_symbolic
-from . import data
+from . import data, streams
 
 __all__ = ["Trainer"]
+
+
+# Guards the check-and-set of a model's "fit is running" flag across threads.
+_FIT_GUARD = threading.Lock()
 
 
 class _NonFiniteLoss(Exception):
@@ -458,16 +464,18 @@ class Trainer:
 
     # -- training ------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0, *,
-            mask=None, seed=None):  # fmt: skip
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, *, mask=None, seed=None):  # fmt: skip
         """Train the model for ``epochs`` passes over the data.
 
         Parameters
         ----------
-        x : array-like of shape (samples, steps, features) or (samples, steps), or a list or dict of them
+        x : array-like of shape (samples, steps, features) or (samples, steps), a list or dict of them, or batches
             Numbers (float, int or bool); 2-D input is one feature per step (or
             integer indices for a model that starts with an Embedding). A model with
             several inputs takes a list (in ``model.inputs`` order) or a dict by input name.
+            A :class:`~numbarnn.utils.PyDataset`, a generator or an iterator of ``(x, y)`` or
+            ``(x, y, sample_weight)`` batches is read one batch at a time (``y`` is then None).
         y : array-like of shape (samples, outputs), (samples,) or (samples, steps, outputs), or a list or dict
             Targets shaped like the model's output (class indices for a sparse loss); one per
             output, as a list or a dict by output name, for several outputs.
@@ -486,6 +494,11 @@ class Trainer:
         sample_weight : array-like of shape (samples,) or (samples, steps), optional
         initial_epoch : int, default=0
             Epoch at which to start (for resuming).
+        steps_per_epoch : int, optional
+            Batches an epoch when ``x`` is a generator or PyDataset (by default ``len`` of a
+            PyDataset, or until a generator stops).
+        validation_steps : int, optional
+            Batches of ``validation_data`` when it is a generator or PyDataset.
         mask : array-like of bool of shape (samples, steps), optional
             False marks a padded step of ``x`` (an alternative to a ``Masking`` layer, for
             data where no value can serve as the padding marker).
@@ -514,14 +527,109 @@ class Trainer:
         user_callbacks = callbacks_module.check_callbacks(callbacks)
         if seed is not None:
             _fit_generator(seed)  # check it before any work
-        fit_data = self._prepare_fit_data(x, y, sample_weight, class_weight, validation_split, validation_data, mask)
+        if streams.is_stream(x):
+            return self._fit_stream(x, y, batch_size, epochs, initial_epoch, verbose, user_callbacks, validation_split,
+                                    validation_data, class_weight, sample_weight, steps_per_epoch, validation_steps,
+                                    mask, seed)  # fmt: skip
+        if steps_per_epoch is not None:
+            raise ValueError("steps_per_epoch is for a generator or PyDataset x; with arrays give batch_size")
+        d = self._prepare_fit_data(x, y, sample_weight, class_weight, validation_split, validation_data, mask)
         rng = _fit_generator(seed)  # drawn after building, which draws the initial weights
-        return self._run_epochs(fit_data, batch_size, epochs, initial_epoch, verbose, user_callbacks, shuffle, rng)
-
-    def _run_epochs(self, d, batch_size, epochs, initial_epoch, verbose, user_callbacks, shuffle, rng):
-        """The epoch loop over checked data; rolls back to the last completed epoch on any failure."""
         n = d.x[0].shape[0]
-        steps = -(-n // batch_size)
+
+        def epoch_batches():
+            order = rng.permutation(n) if shuffle else None
+            for idx in data.batches(n, batch_size, order):
+                wb = None if d.sample_weight is None else d.sample_weight[idx]
+                yield _take(d.x, idx), _take(d.y, idx), wb, _take(d.mask, idx)
+
+        validate = None
+        if d.validation is not None:
+            def validate():
+                return self._evaluate_arrays(*d.validation, batch_size=batch_size)
+        return self._run_epochs(epoch_batches, -(-n // batch_size), validate, epochs, initial_epoch, verbose,
+                                user_callbacks, rng)  # fmt: skip
+
+    def _fit_stream(self, x, y, batch_size, epochs, initial_epoch, verbose, user_callbacks, validation_split,
+                    validation_data, class_weight, sample_weight, steps_per_epoch, validation_steps, mask, seed):  # fmt: skip
+        """``fit`` on batches from a generator or PyDataset, checked one batch at a time."""
+        for name, value in (("y", y), ("sample_weight", sample_weight), ("class_weight", class_weight),
+                            ("mask", mask)):  # fmt: skip
+            if value is not None:
+                raise ValueError(f"{name} must be None when x is a generator or PyDataset: its batches hold them")
+        if validation_split:
+            raise ValueError("validation_split needs arrays; with a generator or PyDataset give validation_data")
+        source = streams.Stream(x, steps_per_epoch, "x")
+        self._build_from(source)
+        if validation_data is None:
+            validate = None
+        elif streams.is_stream(validation_data):
+            val_source = streams.Stream(validation_data, validation_steps, "validation_data")
+
+            def validate():
+                return self._evaluate_batches(self._checked_batches(val_source), val_source.steps)
+        else:
+            val = self._prepare_validation(validation_data)
+
+            def validate():
+                return self._evaluate_arrays(*val, batch_size=batch_size)
+        rng = _fit_generator(seed)
+        return self._run_epochs(lambda: self._checked_batches(source), source.steps, validate, epochs, initial_epoch,
+                                verbose, user_callbacks, rng, source)  # fmt: skip
+
+    def _build_from(self, source):
+        """Build the model from a source's first batch, leaving that batch to be read again."""
+        if self.built:
+            return
+        if source.indexed:
+            item = source.source[0]
+        else:
+            try:
+                item = next(source.source)
+            except StopIteration:
+                raise ValueError(f"{source.what} gave no batch") from None
+            source.source = itertools.chain([item], source.source)
+        xb, yb, _ = streams.split_batch(item, source.what)
+        was_built = self.built
+        xs = self._prepare_x(xb, f"{source.what} batch 1 x")
+        self._ensure_built(xs)
+        try:
+            self._prepare_y(yb, xs, f"{source.what} batch 1 y")
+        except Exception:
+            if not was_built:
+                self._unbuild()
+            raise
+
+    def _checked_batches(self, source, targets=True):
+        """Each item of one epoch of ``source`` as checked ``(xs, ys, sample_weight, masks)``."""
+        for b, item in enumerate(source.batches()):
+            xb, yb, wb = streams.split_batch(item, source.what, targets)
+            xs = self._prepare_x(xb, f"{source.what} batch {b + 1} x")
+            ys = self._prepare_y(yb, xs, f"{source.what} batch {b + 1} y") if targets else None
+            sw = data.prepare_sample_weight(wb, xs[0].shape[0], f"{source.what} batch {b + 1} sample_weight")
+            yield xs, ys, sw, [None] * len(xs)
+
+    def _run_epochs(self, *args):
+        """The epoch loop, refused while another thread runs ``fit`` on this model."""
+        with _FIT_GUARD:
+            if getattr(self, "_fitting", False):
+                raise RuntimeError(
+                    f"model {self.name!r} is already being trained by fit in another thread; two fits on one "
+                    "model would corrupt it (train a copy, e.g. numbarnn.clone_model, in each thread)"
+                )
+            self._fitting = True
+        try:
+            return self._epoch_loop(*args)
+        finally:
+            self._fitting = False
+
+    def _epoch_loop(self, epoch_batches, steps, validate, epochs, initial_epoch, verbose, user_callbacks, rng,
+                    source=None):  # fmt: skip
+        """The epoch loop; rolls back to the last completed epoch on any failure.
+
+        ``epoch_batches()`` yields one epoch's checked ``(xs, ys, sample_weight, masks)``;
+        ``validate()`` returns the validation logs, or is None.
+        """
         history = callbacks_module.History()
         cbs = [history] + ([callbacks_module.ProgbarLogger(verbose)] if verbose else []) + user_callbacks
         cbl = callbacks_module.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
@@ -535,23 +643,25 @@ class Trainer:
                 cbl.call("on_epoch_begin", epoch, {})
                 self._reset_metrics()
                 total, seen, sums = 0.0, 0, [0.0] * len(self._heads)
-                order = rng.permutation(n) if shuffle else None
-                for b, idx in enumerate(data.batches(n, batch_size, order)):
+                for b, (xb, yb, wb, mb) in enumerate(epoch_batches()):
                     cbl.call("on_train_batch_begin", b, {})
-                    xb, yb, mb = _take(d.x, idx), _take(d.y, idx), _take(d.mask, idx)
-                    wb = None if d.sample_weight is None else d.sample_weight[idx]
                     value, values = self._train_step(xb, yb, wb, rng, b, mb)
                     size = xb[0].shape[0]
                     total += value * size
                     sums = [s if v is None else s + v * size for s, v in zip(sums, values)]
                     seen += size
                     cbl.call("on_train_batch_end", b, self._batch_logs(total, seen, sums))
+                if source is not None and source.ran_out:
+                    source.warn_ran_out(epochs)
+                    if not seen:
+                        break
                 logs = self._batch_logs(total, seen, sums)
-                if d.validation is not None:
-                    val_logs = self._evaluate_arrays(*d.validation, batch_size=batch_size)
-                    logs.update({"val_" + k: v for k, v in val_logs.items()})
+                if validate is not None:
+                    logs.update({"val_" + k: v for k, v in validate().items()})
+                if source is not None:
+                    source.end_epoch()
                 cbl.call("on_epoch_end", epoch, logs)
-                if self.stop_training:
+                if self.stop_training or (source is not None and source.ran_out):
                     break
         except _NonFiniteLoss as exc:
             self._restore(snapshot)
@@ -603,16 +713,21 @@ class Trainer:
 
     # -- evaluation and prediction ------------------------------------------
     def _evaluate_arrays(self, xs, ys, sw, xm, batch_size, verbose=0):
+        n = xs[0].shape[0]
+        batches = ((_take(xs, idx), _take(ys, idx), None if sw is None else sw[idx], _take(xm, idx))
+                   for idx in data.batches(n, batch_size))  # fmt: skip
+        return self._evaluate_batches(batches, -(-n // batch_size), verbose)
+
+    def _evaluate_batches(self, batches, steps, verbose=0):
+        """Loss and metrics over checked ``(xs, ys, sample_weight, masks)`` batches, in inference mode."""
         self._reset_metrics()
         total, seen, sums = 0.0, 0, [0.0] * len(self._heads)
-        n = xs[0].shape[0]
-        bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
+        bar = ProgressBar(steps, verbose) if verbose else None
         penalty = self._penalty()
         rng = LazyGenerator(_inference_rng)
-        for b, idx in enumerate(data.batches(n, batch_size)):
-            yb = _take(ys, idx)
-            preds, masks, _ = self._forward(_take(xs, idx), False, rng, _take(xm, idx))
-            value, values, _, weights = self._losses(yb, preds, None if sw is None else sw[idx], masks)
+        for b, (xb, yb, wb, mb) in enumerate(batches):
+            preds, masks, _ = self._forward(xb, False, rng, mb)
+            value, values, _, weights = self._losses(yb, preds, wb, masks)
             size = preds[0].shape[0]
             total += (value + penalty) * size
             sums = [s if v is None else s + v * size for s, v in zip(sums, values)]
@@ -625,8 +740,8 @@ class Trainer:
             bar.finish(logs)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False, *,
-                 mask=None):  # fmt: skip
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 return_dict=False, *, mask=None):  # fmt: skip
         """Loss (and metrics) of the model on ``x``, ``y``, in inference mode.
 
         Parameters
@@ -636,6 +751,8 @@ class Trainer:
         batch_size : int, default=32
         verbose : {0, 1, 2, 'auto'}, default='auto'
         sample_weight : array-like of shape (samples,) or (samples, steps), optional
+        steps : int, optional
+            Batches to read when ``x`` is a generator or PyDataset (by default all of them).
         return_dict : bool, default=False
         mask : array-like of bool of shape (samples, steps), optional
             False marks a padded step, as for :meth:`fit`.
@@ -645,51 +762,84 @@ class Trainer:
         float, or list ``[loss, *metrics]`` when metrics were compiled, or a dict with ``return_dict``
         """
         self._require_compiled("evaluate")
-        self._require_built("evaluate")
         batch_size = data.check_batch_size(batch_size)
         verbose = data.check_verbose(verbose)
+        if streams.is_stream(x):
+            if y is not None or sample_weight is not None or mask is not None:
+                raise ValueError("y, sample_weight and mask must be None when x is a generator or PyDataset")
+            source = streams.Stream(x, steps, "x")
+            self._build_from(source)
+            logs = self._evaluate_batches(self._checked_batches(source), source.steps, verbose)
+            return logs if return_dict else _logs_value(logs)
+        self._require_built("evaluate")
         xs = self._prepare_x(x)
         xm = self._prepare_masks(mask, xs)
         ys = self._prepare_y(y, xs)
         sw = data.prepare_sample_weight(sample_weight, xs[0].shape[0])
         logs = self._evaluate_arrays(xs, ys, sw, xm, batch_size, verbose)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else _logs_value(logs)
 
-    def predict(self, x, batch_size=None, verbose="auto", *, mask=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, *, mask=None):
         """Outputs of the model for ``x``, in inference mode (no dropout).
 
         Parameters
         ----------
-        x : array-like of shape (samples, steps, features) or (samples, steps)
+        x : array-like of shape (samples, steps, features) or (samples, steps), a list or dict, or batches
+            As for :meth:`fit`; a generator or PyDataset gives ``x`` (or ``(x, ...)``) per batch.
         batch_size : int, default=32
         verbose : {0, 1, 2, 'auto'}, default='auto'
+        steps : int, optional
+            Batches to read when ``x`` is a generator or PyDataset (by default all of them).
         mask : array-like of bool of shape (samples, steps), optional
             False marks a padded step, as for :meth:`fit`.
 
         Returns
         -------
-        ndarray of shape (samples, *output_shape), in the last layer's dtype
+        ndarray of shape (samples, *output_shape), in the last layer's dtype (a list for several outputs)
         """
-        self._require_built("predict")
-        batch_size = data.check_batch_size(batch_size)
         verbose = data.check_verbose(verbose)
-        xs = self._prepare_x(x)
-        xm = self._prepare_masks(mask, xs)
-        n = xs[0].shape[0]
-        bar = ProgressBar(-(-n // batch_size), verbose) if verbose else None
         rng = LazyGenerator(_inference_rng)
+        if streams.is_stream(x):
+            if mask is not None:
+                raise ValueError("mask must be None when x is a generator or PyDataset")
+            source = streams.Stream(x, steps, "x")
+            if not self.built:
+                self._build_from_inputs(source)
+            batches = ((xs, masks) for xs, _, _, masks in self._checked_batches(source, targets=False))
+            total = source.steps
+        else:
+            self._require_built("predict")
+            batch_size = data.check_batch_size(batch_size)
+            xs_all = self._prepare_x(x)
+            xm = self._prepare_masks(mask, xs_all)
+            n = xs_all[0].shape[0]
+            batches = ((_take(xs_all, idx), _take(xm, idx)) for idx in data.batches(n, batch_size))
+            total = -(-n // batch_size)
+        bar = ProgressBar(total, verbose) if verbose else None
         outs = []
-        for b, idx in enumerate(data.batches(n, batch_size)):
-            outs.append(self._forward(_take(xs, idx), False, rng, _take(xm, idx))[0])
+        for b, (xb, mb) in enumerate(batches):
+            outs.append(self._forward(xb, False, rng, mb)[0])
             if bar is not None:
                 bar.update(b + 1)
         if bar is not None:
             bar.finish()
+        if not outs:
+            raise ValueError("x gave no batch to predict")
         joined = [o[0] if len(outs) == 1 else np.concatenate(o) for o in zip(*outs)]
         return self._unlist(joined)
+
+    def _build_from_inputs(self, source):
+        """Build an unbuilt model from the inputs of a source's first batch (for ``predict``)."""
+        if source.indexed:
+            item = source.source[0]
+        else:
+            try:
+                item = next(source.source)
+            except StopIteration:
+                raise ValueError(f"{source.what} gave no batch") from None
+            source.source = itertools.chain([item], source.source)
+        xb, _, _ = streams.split_batch(item, source.what, targets=False)
+        self._ensure_built(self._prepare_x(xb, f"{source.what} batch 1 x"))
 
     def __call__(self, x, training=False):
         """Apply the model to a batch (no batching, no progress bar); builds it on first use."""
@@ -710,6 +860,12 @@ class Trainer:
 
     def _unlist(self, outputs):
         return outputs[0] if len(outputs) == 1 else list(outputs)
+
+
+def _logs_value(logs):
+    """``evaluate``'s value: the loss alone, or the list of the logs' values."""
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
 def _take(arrays, idx):
