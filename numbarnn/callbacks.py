@@ -211,31 +211,57 @@ class ModelCheckpoint(_Monitor):
     save_best_only : bool, default=False
     save_weights_only : bool, default=False
     mode : {'auto', 'min', 'max'}, default='auto'
+    save_freq : 'epoch' or int, default='epoch'
+        Save at the end of every epoch, or after every ``save_freq`` batches (counted across
+        epochs; with ``save_best_only`` the monitored value is then the running batch value,
+        such as 'loss'). The path may then hold ``{batch}`` too.
     initial_value_threshold : float, optional
         A value the monitored quantity must beat before the first save.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
-                 mode="auto", initial_value_threshold=None):  # fmt: skip
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):  # fmt: skip
         super().__init__(monitor, mode, 0.0)
         self.filepath = str(filepath)
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer))
+                                     or save_freq < 1):  # fmt: skip
+            raise ValueError(f"save_freq must be 'epoch' or a number of batches >= 1; got {save_freq!r}")
+        self.save_freq = save_freq
         self.best = initial_value_threshold
+        self._epoch = 0
+        self._batches_since_save = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_save += 1
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save(self._epoch, batch, logs or {})
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_freq == "epoch":
+            self._save(epoch, None, logs or {})
+
+    def _save(self, epoch, batch, logs):
+        fields = {"epoch": epoch + 1, **logs} if batch is None else {"epoch": epoch + 1, "batch": batch + 1, **logs}
+        path = self.filepath.format(**fields)
+        where = f"Epoch {epoch + 1}" + ("" if batch is None else f", batch {batch + 1}")
         if self.save_best_only:
             current = self._current(logs)
             if current is None or not self._improved(current, self.best):
                 return
             if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {current:.5f}, saving to {path}")
+                print(f"{where}: {self.monitor} improved from {self.best} to {current:.5f}, saving to {path}")
             self.best = current
         elif self.verbose:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            print(f"{where}: saving model to {path}")
         if self.save_weights_only:
             self.model.save_weights(path)
         else:

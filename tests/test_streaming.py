@@ -137,3 +137,18 @@ def test_fit_from_two_threads_on_one_model_is_refused():
     t.join()
     assert errors and "already being trained" in errors[0]
     m.fit(X, Y, epochs=1, verbose=0)  # free again once the first fit ended
+
+
+def test_model_checkpoint_every_n_batches_formats_epoch_and_batch(tmp_path):
+    m = model()
+    path = str(tmp_path / "ckpt-{epoch}-{batch}.numbarnn")
+    m.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+          callbacks=[numbarnn.callbacks.ModelCheckpoint(path, save_freq=3)])  # fmt: skip
+    # 4 batches an epoch, counted across epochs: after batches 3, 6 -> epoch 1 batch 3, epoch 2 batch 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-1-3.numbarnn", "ckpt-2-2.numbarnn"]
+    best = str(tmp_path / "best.numbarnn")
+    m.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[
+        numbarnn.callbacks.ModelCheckpoint(best, monitor="loss", save_best_only=True, save_freq=1)])  # fmt: skip
+    assert numbarnn.load_model(best).count_params() == m.count_params()
+    with pytest.raises(ValueError, match="save_freq"):
+        numbarnn.callbacks.ModelCheckpoint(path, save_freq=0)
