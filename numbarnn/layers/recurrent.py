@@ -247,6 +247,9 @@ class RecurrentLayer(Layer):
         return self.gradients(cache, dy)
 
     def forward_many(self, inputs, masks, training, rng):
+        if len(inputs) == 1 and not self.stateful and not self.return_state:  # the common case, kept short
+            out, out_mask, tape = self.forward(inputs[0], masks[0], training, rng)
+            return [out], [out_mask], (tape, 0)
         x, mask, given = inputs[0], masks[0], list(inputs[1:])
         init = self.initial_states(np.shape(x)[0], given)
         out, states, tape = self.run(x, mask, training, rng, self.go_backwards, init, with_states=True)

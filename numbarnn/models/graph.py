@@ -114,8 +114,13 @@ class LayerGraph:
         """
         values, value_masks, caches = [], [], []
         for node in self.nodes:
-            xs = [self._read(p, values, inputs) for p in node.inbound]
-            ms = [self._read(p, value_masks, masks) for p in node.inbound]
+            if len(node.inbound) == 1:  # most nodes: one input
+                src, idx = node.inbound[0]
+                xs = [inputs[idx] if src == MODEL_INPUT else values[src][idx]]
+                ms = [masks[idx] if src == MODEL_INPUT else value_masks[src][idx]]
+            else:
+                xs = [self._read(p, values, inputs) for p in node.inbound]
+                ms = [self._read(p, value_masks, masks) for p in node.inbound]
             ys, ym, cache = node.layer.forward_many(xs, ms, training, rng)
             values.append(ys)
             value_masks.append(ym)
