@@ -8,6 +8,7 @@ training after the current epoch.
 """
 
 import math
+import os
 import sys
 import warnings
 
@@ -16,7 +17,8 @@ import numpy as np
 from ._missing import missing_names
 from ._progress import ProgressBar
 
-__all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LambdaCallback"]
+__all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LambdaCallback",
+           "BackupAndRestore"]
 
 
 class Callback:
@@ -49,6 +51,10 @@ class Callback:
 
     def on_train_batch_end(self, batch, logs=None):
         pass
+
+    def resume_epoch(self):
+        """The epoch a restored fit continues from (``BackupAndRestore``), or None; asked after ``on_train_begin``."""
+        return None
 
 
 class History(Callback):
@@ -343,6 +349,80 @@ class LambdaCallback(Callback):
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)
+
+
+class BackupAndRestore(Callback):
+    """Back up a fit at every epoch's end and, when it is run again after an interruption, resume it.
+
+    As Keras 3's ``BackupAndRestore``, and beyond it: the backup holds the weights, the
+    optimizer state, the next epoch and the state of the generator that draws the shuffling and
+    dropout, so a fit killed (even with ``kill -9``) and started again with the same arguments
+    ends bit for bit where an uninterrupted one would. Each file is written to a temporary file
+    and renamed into place, so a kill at any moment leaves the previous backup loadable.
+
+    Parameters
+    ----------
+    backup_dir : str or path-like
+        A folder for the backup (created if missing).
+    save_freq : 'epoch', default='epoch'
+        Back up at every epoch's end (the only choice: a backup within an epoch could not resume
+        the epoch's shuffled order).
+    delete_checkpoint : bool, default=True
+        Remove the backup when the fit completes.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+        super().__init__()
+        if save_freq != "epoch":
+            raise ValueError(f"save_freq must be 'epoch' (a backup at an epoch's end); got {save_freq!r}")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self._resume = None
+
+    @property
+    def _state_path(self):
+        return os.path.join(self.backup_dir, "state.json")
+
+    def on_train_begin(self, logs=None):
+        from .formats import archive
+
+        self._resume = None
+        if not os.path.exists(self._state_path):
+            return
+        state = archive.read_json(self._state_path)
+        stored = archive.read_model(os.path.join(self.backup_dir, state["checkpoint"]))
+        self.model.set_weights(stored.weights)
+        if stored.optimizer_variables:
+            self.model.optimizer.set_variables(stored.optimizer_variables, self.model.trainable_weights)
+        self.model.training_generator.bit_generator.state = _generator_state(state["generator"])
+        self._resume = int(state["epoch"])
+
+    def resume_epoch(self):
+        return self._resume
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .formats import archive
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"backup-{epoch + 1}.numbarnn"
+        self.model.save(os.path.join(self.backup_dir, name))
+        generator = self.model.training_generator.bit_generator.state
+        archive.write_json(self._state_path, {"epoch": epoch + 1, "checkpoint": name, "generator": generator})
+        for entry in os.listdir(self.backup_dir):  # the backups the state no longer names
+            if entry.startswith("backup-") and entry.endswith(".numbarnn") and entry != name:
+                os.remove(os.path.join(self.backup_dir, entry))
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.isdir(self.backup_dir):
+            for entry in os.listdir(self.backup_dir):
+                if entry == "state.json" or (entry.startswith("backup-") and entry.endswith(".numbarnn")):
+                    os.remove(os.path.join(self.backup_dir, entry))
+
+
+def _generator_state(state):
+    """A numpy bit generator's state read back from JSON (its integers stay Python ints)."""
+    return {k: (_generator_state(v) if isinstance(v, dict) else v) for k, v in state.items()}
 
 
 class CallbackList:

@@ -152,3 +152,67 @@ def test_model_checkpoint_every_n_batches_formats_epoch_and_batch(tmp_path):
     assert numbarnn.load_model(best).count_params() == m.count_params()
     with pytest.raises(ValueError, match="save_freq"):
         numbarnn.callbacks.ModelCheckpoint(path, save_freq=0)
+
+
+def _dropout_model():
+    numbarnn.utils.set_random_seed(3)
+    m = Sequential([Input((5, 2)), LSTM(4, dropout=0.2, recurrent_dropout=0.2), Dense(1)])
+    m.compile(optimizer="adam", loss="mse")
+    return m
+
+
+def test_backup_and_restore_resumes_bit_for_bit(tmp_path):
+    full = _dropout_model()
+    full.fit(X, Y, batch_size=8, epochs=4, verbose=0, seed=11)
+
+    class Crash(numbarnn.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("killed")
+
+    backup = numbarnn.callbacks.BackupAndRestore(tmp_path / "backup")
+    first = _dropout_model()
+    with pytest.raises(RuntimeError, match="killed"):
+        first.fit(X, Y, batch_size=8, epochs=4, verbose=0, seed=11, callbacks=[backup, Crash()])
+    again = _dropout_model()  # a new process would build the model afresh, as here
+    history = again.fit(X, Y, batch_size=8, epochs=4, verbose=0, seed=11, callbacks=[backup])
+    assert len(history.history["loss"]) == 2  # only the epochs it ran
+    for a, b in zip(again.get_weights(), full.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "backup" / "state.json").exists()  # deleted once the fit completed
+
+
+KILL_SCRIPT = """
+import sys, numpy as np, numbarnn
+from numbarnn import Input, LSTM, Dense, Sequential
+x = np.random.default_rng(0).normal(size=(512, 20, 8)).astype(np.float32)
+y = x.sum(axis=(1, 2))[:, None]
+m = Sequential([Input((20, 8)), LSTM(32), Dense(1)])
+m.compile("adam", "mse")
+print("started", flush=True)
+m.fit(x, y, batch_size=8, epochs=1000, verbose=0, callbacks=[numbarnn.callbacks.ModelCheckpoint(sys.argv[1], save_freq=1)])
+"""
+
+
+def test_kill_minus_9_during_checkpointed_fit_leaves_a_loadable_file(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "ckpt.numbarnn"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        deadline = time.time() + 120
+        while not path.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # many saves later, kill it mid-stride
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    model = numbarnn.load_model(path)
+    assert model.count_params() == 4 * 32 * (32 + 8) + 4 * 32 + 33
+    numbarnn.Sequential([Input((20, 8)), LSTM(32), Dense(1)]).save(path)  # the next save clears stale temporaries
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.numbarnn"]

@@ -13,11 +13,12 @@ model's own business (:func:`numbarnn.saving.load_model`).
 
 import json
 import os
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ModelFile", "write_model", "read_model", "write_weights", "read_weights"]
+__all__ = ["ModelFile", "write_model", "read_model", "write_weights", "read_weights", "write_json", "read_json"]
 
 FORMAT = "numbarnn.Sequential"
 VERSION = 1
@@ -52,9 +53,36 @@ class ModelFile:
 
 
 def _write(filepath, arrays):
+    """Write to a temporary file beside ``filepath``, then rename it into place.
+
+    A process killed at any moment leaves the previous complete file (renames are atomic);
+    the temporary files such a kill leaves are removed by the next write of the same path.
+    """
     filepath = os.fspath(filepath)
-    with open(filepath, "wb") as f:  # a file object keeps np.savez from appending '.npz'
-        np.savez(f, **arrays)
+    folder, name = os.path.split(os.path.abspath(filepath))
+    remove_stale_temporaries(folder, name)
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as f:  # a file object keeps np.savez from appending '.npz'
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def remove_stale_temporaries(folder, name):
+    """Remove the temporary files earlier, interrupted writes of ``name`` left in ``folder``."""
+    prefix = f".{name}.tmp-"
+    for entry in os.listdir(folder):
+        if entry.startswith(prefix):
+            try:
+                os.remove(os.path.join(folder, entry))
+            except OSError:
+                pass
 
 
 def _read(filepath):
@@ -124,3 +152,31 @@ def write_weights(filepath, weights):
 def read_weights(filepath):
     """The weights of a file of :func:`write_weights` or :func:`write_model`, in order."""
     return _numbered(_read(filepath), "weight")
+
+
+def write_json(filepath, value):
+    """Write ``value`` as JSON, through a temporary file renamed into place (as :func:`write_model`)."""
+    filepath = os.fspath(filepath)
+    folder, name = os.path.split(os.path.abspath(filepath))
+    remove_stale_temporaries(folder, name)
+    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(value, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_json(filepath):
+    """Read a file of :func:`write_json`; ValueError naming the file when it is not valid JSON."""
+    filepath = os.fspath(filepath)
+    try:
+        with open(filepath) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{filepath!r} is not a readable JSON file: {exc}") from exc

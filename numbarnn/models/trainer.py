@@ -140,6 +140,7 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self.training_generator = None  # the numpy Generator drawing a running fit's shuffling and dropout
 
     # -- compile -------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
@@ -634,9 +635,13 @@ class Trainer:
         cbs = [history] + ([callbacks_module.ProgbarLogger(verbose)] if verbose else []) + user_callbacks
         cbl = callbacks_module.CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose})
         self.stop_training = False
-        snapshot = self._snapshot()
+        self.training_generator = rng  # public while fit runs: BackupAndRestore saves and restores its state
         epoch = initial_epoch
         cbl.call("on_train_begin", {})
+        resumed = [e for e in (cb.resume_epoch() for cb in cbs if hasattr(cb, "resume_epoch")) if e is not None]
+        if resumed:
+            initial_epoch = epoch = max([initial_epoch, *resumed])
+        snapshot = self._snapshot()
         try:
             for epoch in range(initial_epoch, epochs):
                 snapshot = self._snapshot()
