@@ -295,11 +295,11 @@ class Trainer:
         specs = self._input_specs()
         xs = self._as_list(x, [s[2] for s in specs], "input")
         out = []
-        for k, (arr, (shape, first, input_name)) in enumerate(zip(xs, specs)):
+        for arr, (shape, first, input_name) in zip(xs, specs):
             label = name if len(specs) == 1 else f"{name}[{input_name!r}]"
             out.append(data.prepare_x(arr, shape, first, label))
         n = out[0].shape[0]
-        for arr, spec in zip(out[1:], specs[1:]):
+        for arr in out[1:]:
             if arr.shape[0] != n:
                 raise ValueError(f"every input must hold the same number of samples; got {n} and {arr.shape[0]}")
         return out
@@ -315,7 +315,7 @@ class Trainer:
         pred_shapes = [(n,) + tuple(s) for s in self.graph.output_shapes([x.shape[1:] for x in xs])]
         ys = self._as_list(y, self.output_names, "output")
         out = []
-        for k, (head, yk, pred_shape, layer) in enumerate(zip(self._heads, ys, pred_shapes, self._output_layers())):
+        for head, yk, pred_shape, layer in zip(self._heads, ys, pred_shapes, self._output_layers()):
             if head.loss is None:
                 out.append(None)
                 continue
