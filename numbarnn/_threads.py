@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._validation import is_integer
+from .kernels.linalg import matmul_into
 
 _lock = threading.Lock()
 _pool = None
@@ -210,6 +211,34 @@ _COL_BLOCK = 256
 # OpenBLAS's single- and multi-threaded drivers split a reduction longer than
 # its GEMM_Q (>= 256 on x86-64) differently; no longer block reaches BLAS.
 _K_BLOCK = 256
+
+
+def rows_matmul(a, b):
+    """Return ``a @ b`` with each row computed on its own, whatever the other rows.
+
+    Rows are cut into one block per thread and each block goes through
+    :func:`numbarnn.kernels.linalg.matmul_into`, whose result for a row does not
+    depend on the rows beside it: a row's bits are the same for any batch size,
+    position in the batch, thread count or calling thread. The products on a
+    layer's inference path (Dense) use it.
+
+    Parameters
+    ----------
+    a : ndarray of shape (m, k), float32 or float64
+    b : ndarray of shape (k, n), cast to ``a``'s dtype
+
+    Returns
+    -------
+    out : ndarray of shape (m, n), ``a``'s dtype
+    """
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b, dtype=a.dtype)
+    m, k = a.shape
+    out = np.empty((m, b.shape[1]), a.dtype)
+    if m == 0:
+        return out
+    run_chunks(lambda i0, i1: matmul_into(a[i0:i1], b, out[i0:i1]), split_rows(m, k * b.shape[1]))
+    return out
 
 
 def matmul(a, b, out=None):

@@ -59,6 +59,16 @@ def _check_hidden_layer_sizes(value, name):
     return tuple(check_int(s, f"{name} entries", low=1) for s in sizes)
 
 
+def _check_batch_size(value, name):
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"{name} must be a positive int or 'auto'; got {value!r}")
+        return
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
+        raise TypeError(f"{name} must be a positive int or 'auto'; got {value!r}")
+    check_int(value, name, low=1)
+
+
 class _EpochMonitor(Callback):
     """Per-epoch bookkeeping as scikit-learn's MLP does it: loss curve, tolerance, early stopping."""
 
@@ -120,7 +130,7 @@ class _BaseRNN(BaseEstimator):
         alpha=0.0,
         optimizer="adam",
         learning_rate_init=1e-3,
-        batch_size=32,
+        batch_size="auto",
         max_iter=200,
         shuffle=True,
         tol=1e-4,
@@ -166,7 +176,7 @@ class _BaseRNN(BaseEstimator):
         "alpha": Interval(float, 0.0, None),
         "optimizer": Options(_OPTIMIZER_CLASSES),
         "learning_rate_init": Interval(float, 0.0, None, closed="neither"),
-        "batch_size": Interval(int, 1, None),
+        "batch_size": _check_batch_size,
         "max_iter": Interval(int, 1, None),
         "shuffle": Boolean(),
         "tol": Interval(float, 0.0, None),
@@ -243,10 +253,11 @@ class _BaseRNN(BaseEstimator):
         return w
 
     # -- model ------------------------------------------------------------------
-    def _build_model(self, sizes, n_features, n_outputs, activation, loss, rng):
+    def _build_model(self, sizes, n_features, n_outputs, activation, loss, rng, batch_size):
         """The network, compiled, and the generator its fits draw shuffling and dropout from."""
         dtype = np.dtype(self.dtype).name
-        reg = regularizers.L2(self.alpha) if self.alpha > 0 else None
+        # MLP's penalty: alpha * ||W||^2 / (2 * batch size) per batch, so its gradient is alpha * W / batch size.
+        reg = regularizers.L2(0.5 * self.alpha / batch_size) if self.alpha > 0 else None
         # Every seed is drawn here, in one fixed order: each layer's kernels, the head's, then each
         # backward direction's, then the training generator's.
         layer_seeds = [(int(rng.randint(2**31 - 1)), int(rng.randint(2**31 - 1))) for _ in sizes]
@@ -286,6 +297,7 @@ class _BaseRNN(BaseEstimator):
         extra = {"momentum": 0.9, "nesterov": True} if self.optimizer == "sgd" else {}
         opt = opt_class(learning_rate=self.learning_rate_init, clipnorm=self.clipnorm, **extra)
         model.compile(optimizer=opt, loss=loss)
+        model._use_exact_row_sums()  # weighted fits equal fits on repeated rows; row order does not matter
         return model, generator
 
     @staticmethod
@@ -335,9 +347,7 @@ class _BaseRNN(BaseEstimator):
         y_enc, n_outputs, activation, loss = self._encode_targets(y, X3, lengths, ragged, continuing, classes)
         n = X3.shape[0]
         sw = self._check_sample_weight(sample_weight, n)
-        sw = self._add_class_weight(sw, y_enc, n)
-        if sw is not None:
-            sw = sw * (n / sw.sum())  # the weighted mean of the per-sample losses, as with repeated samples
+        sw = self._add_class_weight(sw, y_enc, n)  # each batch's loss is the weighted mean of its samples'
 
         rng = check_random_state(self.random_state)
         if continuing:
@@ -350,7 +360,8 @@ class _BaseRNN(BaseEstimator):
                      "best_validation_score": self.best_validation_score_ or -np.inf}  # fmt: skip
             n_iter, t = self.n_iter_, self.t_
         else:
-            model, generator = self._build_model(sizes, X3.shape[2], n_outputs, activation, loss, rng)
+            model, generator = self._build_model(sizes, X3.shape[2], n_outputs, activation, loss, rng,
+                                                 self._batch_size(n))  # fmt: skip
             prior, n_iter, t = {}, 0, 0
 
         validation = None
@@ -365,17 +376,22 @@ class _BaseRNN(BaseEstimator):
 
         epochs = 1 if incremental else self.max_iter
         monitor = _EpochMonitor(self, validation, prior, epochs)
-        Xt, yt = X3[train_idx], y_enc[train_idx]
+        if validation is None:  # the data as given: no copy
+            Xt, yt, wt, mt = X3, y_enc, sw, mask
+        else:
+            Xt, yt = X3[train_idx], y_enc[train_idx]
+            wt = None if sw is None else sw[train_idx]
+            mt = None if mask is None else mask[train_idx]
         model.fit(
             Xt,
             yt,
-            batch_size=min(self.batch_size, len(train_idx)),
+            batch_size=self._batch_size(len(Xt)),
             epochs=epochs,
             verbose=0,
             shuffle=bool(self.shuffle),
-            sample_weight=None if sw is None else sw[train_idx],
+            sample_weight=wt,
             callbacks=[monitor],
-            mask=None if mask is None else mask[train_idx],
+            mask=mt,
             seed=generator,
         )
         if monitor.bar is not None:
@@ -408,6 +424,10 @@ class _BaseRNN(BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = float(min(monitor.loss_curve))
         return self
+
+    def _batch_size(self, n):
+        """Samples per batch for ``n`` samples: ``batch_size``, or min(200, n) for 'auto', at most ``n``."""
+        return min(200 if self.batch_size == "auto" else self.batch_size, n)
 
     def _is_classifier(self):
         return isinstance(self, ClassifierMixin)
@@ -445,12 +465,17 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
     dropout, recurrent_dropout : float in [0, 1), default=0.0
         Dropout on the inputs and on the recurrent state of every recurrent layer while training.
     alpha : float, default=0.0
-        L2 penalty ``alpha * sum(w**2)`` on every kernel, added to each batch's loss.
+        L2 penalty on every kernel, as MLP's: ``alpha * sum(w**2) / (2 * batch_size)``
+        added to each batch's loss.
     optimizer : {'adam', 'rmsprop', 'sgd'}, default='adam'
         'sgd' uses Nesterov momentum 0.9, as MLP's default.
     learning_rate_init : float, default=1e-3
-    batch_size : int, default=32
-        Samples per batch (at most the number of samples).
+    batch_size : int or 'auto', default='auto'
+        Samples per batch (at most the number of samples); 'auto' is
+        ``min(200, n_samples)``, as MLP's. Each batch's loss is the weighted mean
+        of its samples' losses, and the gradient sums over its rows are taken in
+        float64, so a fit with integer ``sample_weight`` equals a fit on the rows
+        repeated, and the order of the rows in a batch does not matter.
     max_iter : int, default=200
         Maximum number of epochs.
     shuffle : bool, default=True
@@ -595,12 +620,17 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
     dropout, recurrent_dropout : float in [0, 1), default=0.0
         Dropout on the inputs and on the recurrent state of every recurrent layer while training.
     alpha : float, default=0.0
-        L2 penalty ``alpha * sum(w**2)`` on every kernel, added to each batch's loss.
+        L2 penalty on every kernel, as MLP's: ``alpha * sum(w**2) / (2 * batch_size)``
+        added to each batch's loss.
     optimizer : {'adam', 'rmsprop', 'sgd'}, default='adam'
         'sgd' uses Nesterov momentum 0.9, as MLP's default.
     learning_rate_init : float, default=1e-3
-    batch_size : int, default=32
-        Samples per batch (at most the number of samples).
+    batch_size : int or 'auto', default='auto'
+        Samples per batch (at most the number of samples); 'auto' is
+        ``min(200, n_samples)``, as MLP's. Each batch's loss is the weighted mean
+        of its samples' losses, and the gradient sums over its rows are taken in
+        float64, so a fit with integer ``sample_weight`` equals a fit on the rows
+        repeated, and the order of the rows in a batch does not matter.
     max_iter : int, default=200
         Maximum number of epochs.
     shuffle : bool, default=True
@@ -684,7 +714,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         alpha=0.0,
         optimizer="adam",
         learning_rate_init=1e-3,
-        batch_size=32,
+        batch_size="auto",
         max_iter=200,
         shuffle=True,
         tol=1e-4,

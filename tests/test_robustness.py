@@ -54,16 +54,22 @@ def test_fastmath_keeps_nan_and_inf_checks():
 def conv1d_kernels():
     from numbarnn.kernels import conv1d
 
-    return [getattr(conv1d, n) for n in dir(conv1d) if hasattr(getattr(conv1d, n), "targetoptions")]
+    kernels = [getattr(conv1d, n) for n in dir(conv1d) if hasattr(getattr(conv1d, n), "targetoptions")]
+    return [k for k in kernels if k.py_func.__module__ == conv1d.__name__]  # not the ones it imports
 
 
 def test_every_kernel_is_cached_and_uses_the_shared_flags():
     for k in (lstm.lstm_forward, lstm.lstm_backward, gru_after.gru_after_forward, gru_after.gru_after_backward,
                    gru_before.gru_before_forward, gru_before.gru_before_backward,
-              simple_rnn.simple_forward, simple_rnn.simple_backward, linalg.matmul_into, *conv1d_kernels()):
+              simple_rnn.simple_forward, simple_rnn.simple_backward, *conv1d_kernels()):
         assert type(k._cache).__name__ == "FunctionCache"  # cache=True, not NullCache
         assert k.targetoptions["nogil"] is True
         assert set(k.targetoptions["fastmath"]) == set(_config.FASTMATH)
+    # the products inside the time loops: cached, and without fast-math (a row's sum in a fixed order)
+    for k in (linalg.matmul_into, linalg.project_rows):
+        assert type(k._cache).__name__ == "FunctionCache"
+        assert k.targetoptions["nogil"] is True
+        assert not k.targetoptions.get("fastmath")
 
 
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"])
@@ -121,10 +127,19 @@ def test_kernel_tanh_and_sigmoid_accuracy(dtype):
         assert np.isnan(run(tanh, special)[2]) and np.isnan(run(sigmoid, special)[2])
 
 
-def test_matmul_into_small_and_blas_paths_agree():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_into_rows_are_independent_of_the_block(dtype):
     rng = np.random.default_rng(0)
-    for m, k, n in [(2, 3, 4), (64, 64, 256)]:
-        a, b = rng.normal(size=(m, k)), rng.normal(size=(k, n))
-        out = np.empty((m, n))
+    for m, k, n in [(2, 3, 4), (9, 24, 96), (64, 64, 256), (13, 1, 7)]:
+        a, b = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
+        out = np.empty((m, n), dtype)
         linalg.matmul_into(a, b, out)
-        np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+        # each element is the plain sum over k, in order
+        expected = np.zeros((m, n), dtype)
+        for p in range(k):
+            expected += a[:, p : p + 1] * b[p]
+        np.testing.assert_array_equal(out, expected)
+        one = np.empty((1, n), dtype)
+        for i in range(m):  # alone, in a block of four or in the remainder: the same bits
+            linalg.matmul_into(a[i : i + 1].copy(), b, one)
+            np.testing.assert_array_equal(one[0], out[i])

@@ -345,7 +345,7 @@ def backward_of(p, buf, dhs, d_last):
     dz, d_init = a.backward(p, buf, dhs, d_last)
     d_kernel, d_rec, d_bias = a.weight_gradients(p, buf, dz)
     dz2 = dz.reshape(T * B, a.n_gates * p.units)
-    dxt = _threads.matmul(dz2, p.weights.kernel.T).reshape(T, B, F)
+    dxt = _threads.rows_matmul(dz2, p.weights.kernel.T).reshape(T, B, F)  # each row on its own
     dx = np.ascontiguousarray((dxt[::-1] if p.reverse else dxt).transpose(1, 0, 2))
     if p.dmask is not None:
         dx *= p.dmask[:, None, :]

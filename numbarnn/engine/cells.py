@@ -14,7 +14,8 @@ on each; another device registers adaptors (:func:`register_adaptor`) whose
 engine's dispatch stays as it is.
 
 Weight gradients are large matrix products over every step after the time
-loop, so they do not depend on how the batch was split across threads.
+loop (:mod:`numbarnn.engine.reductions`), so they do not depend on how the
+batch was split across threads.
 """
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy as np
 
 from .. import _threads
 from .._validation import as_float_array
+from .reductions import rows_gram, rows_sum
 from ..kernels.gru_after import gru_after_backward, gru_after_forward
 from ..kernels.gru_before import gru_before_backward, gru_before_forward
 from ..kernels.lstm import lstm_backward, lstm_forward
@@ -145,8 +147,8 @@ class CellAdaptor:
         """Return ``(d_kernel, d_recurrent_kernel, d_bias or None)`` in the public layout."""
         T, B, H, F, G = p.n_steps, p.n_batch, p.units, p.n_features, self.n_gates
         dz2 = dz.reshape(T * B, G * H)
-        d_kernel = _threads.matmul(p.xt.reshape(T * B, F).T, dz2)
-        d_bias_in = dz2.sum(axis=0)
+        d_kernel = rows_gram(p.xt.reshape(T * B, F), dz2, time_major=True)
+        d_bias_in = rows_sum(dz2, time_major=True)
         hd = np.empty((T, B, H), p.dtype)
         hd[0] = p.states0[0]
         hd[1:] = buf.hs[:-1]
@@ -159,7 +161,7 @@ class CellAdaptor:
 
     def recurrent_gradient(self, p, buf, dz2, hd2, d_bias_in):
         """``(d_recurrent_kernel, d_bias)`` from dz (T*B, G*H) and the dropped-out h_{t-1} (T*B, H)."""
-        return _threads.matmul(hd2.T, dz2), d_bias_in
+        return rows_gram(hd2, dz2, time_major=True), d_bias_in
 
 
 class LSTMAdaptor(CellAdaptor):
@@ -220,11 +222,11 @@ class GRUAfterAdaptor(CellAdaptor):
         H, dt = p.units, p.dtype
         dzh_r = dz2[:, 2 * H :] * buf.gates.reshape(-1, 3 * H)[:, H : 2 * H]
         d_rec = np.empty((H, 3 * H), dt)
-        _threads.matmul(hd2.T, dz2[:, : 2 * H], out=d_rec[:, : 2 * H])
-        _threads.matmul(hd2.T, dzh_r, out=d_rec[:, 2 * H :])
+        d_rec[:, : 2 * H] = rows_gram(hd2, dz2[:, : 2 * H], time_major=True)
+        d_rec[:, 2 * H :] = rows_gram(hd2, dzh_r, time_major=True)
         d_bias = None
         if p.weights.has_bias:
-            d_bias = np.stack([d_bias_in, np.concatenate([d_bias_in[: 2 * H], dzh_r.sum(axis=0)])])
+            d_bias = np.stack([d_bias_in, np.concatenate([d_bias_in[: 2 * H], rows_sum(dzh_r, time_major=True)])])
         return d_rec, d_bias
 
 
@@ -265,9 +267,9 @@ class GRUBeforeAdaptor(CellAdaptor):
     def recurrent_gradient(self, p, buf, dz2, hd2, d_bias_in):
         H, dt = p.units, p.dtype
         d_rec = np.empty((H, 3 * H), dt)
-        _threads.matmul(hd2.T, dz2[:, : 2 * H], out=d_rec[:, : 2 * H])
+        d_rec[:, : 2 * H] = rows_gram(hd2, dz2[:, : 2 * H], time_major=True)
         rhd = hd2 * buf.gates.reshape(-1, 3 * H)[:, H : 2 * H]
-        _threads.matmul(rhd.T, dz2[:, 2 * H :], out=d_rec[:, 2 * H :])
+        d_rec[:, 2 * H :] = rows_gram(rhd, dz2[:, 2 * H :], time_major=True)
         return d_rec, d_bias_in
 
 

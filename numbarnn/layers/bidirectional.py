@@ -48,6 +48,8 @@ class Bidirectional(Layer):
     (2, 6, 8)
     """
 
+    exact_row_sums = True  # its weight gradients go through engine.reductions (see Trainer._use_exact_row_sums)
+
     input_ndim = 2
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):

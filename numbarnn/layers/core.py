@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from .. import activations, initializers, regularizers
+from .. import _threads, activations, initializers, regularizers
 from .._validation import check_rate, check_units
+from ..engine.reductions import rows_gram, rows_sum
 from .base import Layer, _check_shape, initializer_config, regularizer_config
 from .symbolic import LayerCall
 
@@ -139,6 +140,8 @@ class Dense(Layer):
     array([1., 1.], dtype=float32)
     """
 
+    exact_row_sums = True  # its weight gradients go through engine.reductions (see Trainer._use_exact_row_sums)
+
     input_ndim = None
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -170,7 +173,7 @@ class Dense(Layer):
     def forward(self, x, mask=None, training=False, rng=None):
         x = np.asarray(x, dtype=self.dtype)
         x2 = x.reshape(-1, x.shape[-1])
-        z = x2 @ self.kernel
+        z = _threads.rows_matmul(x2, self.kernel)  # each row on its own: bits independent of the batch
         if self.use_bias:
             z += self.bias
         y = activations.ACTIVATIONS[self.activation][0](z)
@@ -180,8 +183,8 @@ class Dense(Layer):
         x2, y = cache
         dz = activations.ACTIVATIONS[self.activation][1](y, dy.reshape(y.shape))
         dz = np.asarray(dz, dtype=self.dtype)
-        grads = [x2.T @ dz] + ([dz.sum(axis=0)] if self.use_bias else [])
-        dx = (dz @ self.kernel.T).reshape(dy.shape[:-1] + (x2.shape[1],))
+        grads = [rows_gram(x2, dz, time_major=False)] + ([rows_sum(dz, time_major=False)] if self.use_bias else [])
+        dx = _threads.rows_matmul(dz, self.kernel.T).reshape(dy.shape[:-1] + (x2.shape[1],))
         return dx, grads
 
     def get_config(self):

@@ -30,6 +30,8 @@ __all__ = ["LSTM", "GRU", "SimpleRNN"]
 class RecurrentLayer(Layer):
     """Shared base of LSTM, GRU and SimpleRNN (see those for the parameters)."""
 
+    exact_row_sums = True  # its weight gradients go through engine.reductions (see Trainer._use_exact_row_sums)
+
     cell = None
     input_ndim = 2
 

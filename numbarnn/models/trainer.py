@@ -15,6 +15,7 @@ state at the start of every epoch, so an exception, a non-finite loss or
 Ctrl-C leaves the model as it was after the last completed epoch.
 """
 
+import contextlib
 import itertools
 import math
 import sys
@@ -32,6 +33,7 @@ from .._progress import ProgressBar
 from .._random import LazyGenerator, child_rng
 from .._serialization import serialize
 from .._validation import check_float
+from ..engine import reductions
 from ..layers.symbolic import is_symbolic
 from . import data, streams
 
@@ -141,6 +143,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self.training_generator = None  # the numpy Generator drawing a running fit's shuffling and dropout
+        self._exact_row_sums = False  # see _use_exact_row_sums
 
     # -- compile -------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
@@ -372,6 +375,45 @@ class Trainer:
         with _threads.blas_single_thread():  # once here, rather than once per layer
             return self.graph.forward(xs, masks or [None] * len(xs), training, rng)
 
+    def _use_exact_row_sums(self):
+        """Train with exact, weighted row sums (what the estimators use; see :mod:`numbarnn.engine.reductions`).
+
+        Each batch's loss is then the weighted mean ``sum(w * l) / sum(w)`` of its
+        per-sample losses (masked steps left out), the gradient reaching a row is
+        the row's own, and the sample weights multiply the rows' terms in the
+        weight-gradient sums, taken in float64: a fit with integer weights equals
+        one on repeated rows, and a batch's gradient does not depend on the order
+        of its rows. Needs one output and layers whose gradients go through those
+        sums (recurrent layers, Bidirectional, Dense, and layers without weights).
+
+        Raises
+        ------
+        ValueError
+            The model has several outputs or a trainable layer of another kind.
+        """
+        self._require_compiled("_use_exact_row_sums")
+        if len(self._heads) != 1:
+            raise ValueError("exact row sums need a model with one output")
+        for layer in self.layers:
+            if layer.trainable_weights and not getattr(layer, "exact_row_sums", False):
+                raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) does not support exact row sums")
+        self._exact_row_sums = True
+
+    @staticmethod
+    def _exact_loss_of(loss, yb, pred, wb, mask):
+        """The weighted-mean loss, each row's unweighted gradient, the value weights and the row weights."""
+        values, grad = loss.values_and_gradient(yb, pred)
+        B = values.shape[0]
+        w = np.ones(B, np.float64) if wb is None else wb.astype(np.float64)
+        m = mask if mask is not None and values.ndim == mask.ndim else np.ones(values.shape, np.float64)
+        weights = w.reshape((B,) + (1,) * (values.ndim - 1)) * m
+        denominator = float(weights.sum())
+        if denominator == 0:
+            return 0.0, np.zeros_like(pred), weights, w
+        value = float((values.astype(np.float64) * weights).sum() / denominator)
+        d_pred = (grad * (m / denominator)[..., None]).astype(pred.dtype)
+        return value, d_pred, weights, w
+
     @staticmethod
     def _loss_of(loss, yb, pred, wb, mask):
         values, grad = loss.values_and_gradient(yb, pred)
@@ -425,11 +467,20 @@ class Trainer:
         with _threads.blas_single_thread():  # once per step, rather than once per layer and pass
             graph = self.graph
             preds, masks, caches = graph.forward(xb, mb or [None] * len(xb), True, rng)
-            total, values, grads, weights = self._losses(yb, preds, wb, masks)
+            if self._exact_row_sums and (wb is None or wb.ndim == 1):
+                head = self._heads[0]
+                total, d_pred, w_values, w_rows = self._exact_loss_of(head.loss, yb[0], preds[0], wb, masks[0])
+                values, grads, weights = [total], [d_pred], [w_values]
+                sums = reductions.exact_row_sums(w_rows)
+            else:
+                total, values, grads, weights = self._losses(yb, preds, wb, masks)
+                sums = contextlib.nullcontext()
             total += self._penalty()
             if not math.isfinite(total):
                 raise _NonFiniteLoss(total, batch_index)
-            self.optimizer.apply(graph.backward(caches, grads, self.layers), self.trainable_weights)
+            with sums:
+                layer_grads = graph.backward(caches, grads, self.layers)
+            self.optimizer.apply(layer_grads, self.trainable_weights)
             self._update_metrics(yb, preds, weights)
         return total, values
 
