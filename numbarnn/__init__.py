@@ -32,6 +32,7 @@ from ._missing import missing_names
 from ._threads import get_num_threads, set_num_threads
 from .engine import RNNGradients, RNNTape, rnn_backward, rnn_forward, rnn_inference
 from .formats.onnx_export import to_onnx
+from .formats.pytorch import from_torch
 from .layers import (
     GRU,
     LSTM,
@@ -133,6 +134,7 @@ __all__ = [
     "regularizers",
     "utils",
     "to_onnx",
+    "from_torch",
     "rnn_forward",
     "rnn_backward",
     "rnn_inference",
