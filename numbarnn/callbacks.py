@@ -211,7 +211,8 @@ class ModelCheckpoint(_Monitor):
     Parameters
     ----------
     filepath : str or path-like
-        May hold format fields: ``'model-{epoch:02d}-{val_loss:.2f}.nbrnn'``.
+        May hold format fields: ``'model-{epoch:02d}-{val_loss:.2f}.keras'``. Ends in ``.keras``
+        (a Keras 3 model file), or in ``.weights.h5`` with ``save_weights_only=True``.
     monitor : str, default='val_loss'
     verbose : int, default=0
     save_best_only : bool, default=False
@@ -232,6 +233,12 @@ class ModelCheckpoint(_Monitor):
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
+        suffix = ".weights.h5" if self.save_weights_only else ".keras"
+        if not self.filepath.endswith(suffix):
+            raise ValueError(
+                f"ModelCheckpoint writes Keras 3 files: with save_weights_only={self.save_weights_only} the filepath "
+                f"must end in {suffix!r}; got {self.filepath!r}"
+            )
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, (int, np.integer))
                                      or save_freq < 1):  # fmt: skip
             raise ValueError(f"save_freq must be 'epoch' or a number of batches >= 1; got {save_freq!r}")
@@ -391,10 +398,7 @@ class BackupAndRestore(Callback):
         if not os.path.exists(self._state_path):
             return
         state = archive.read_json(self._state_path)
-        stored = archive.read_model(os.path.join(self.backup_dir, state["checkpoint"]))
-        self.model.set_weights(stored.weights)
-        if stored.optimizer_variables:
-            self.model.optimizer.set_variables(stored.optimizer_variables, self.model.trainable_weights)
+        self.model.load_weights(os.path.join(self.backup_dir, state["checkpoint"]))  # weights and optimizer state
         self.model.training_generator.bit_generator.state = _generator_state(state["generator"])
         self._resume = int(state["epoch"])
 
@@ -405,18 +409,18 @@ class BackupAndRestore(Callback):
         from .formats import archive
 
         os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"backup-{epoch + 1}.numbarnn"
+        name = f"backup-{epoch + 1}.keras"
         self.model.save(os.path.join(self.backup_dir, name))
         generator = self.model.training_generator.bit_generator.state
         archive.write_json(self._state_path, {"epoch": epoch + 1, "checkpoint": name, "generator": generator})
         for entry in os.listdir(self.backup_dir):  # the backups the state no longer names
-            if entry.startswith("backup-") and entry.endswith(".numbarnn") and entry != name:
+            if entry.startswith("backup-") and entry.endswith(".keras") and entry != name:
                 os.remove(os.path.join(self.backup_dir, entry))
 
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.isdir(self.backup_dir):
             for entry in os.listdir(self.backup_dir):
-                if entry == "state.json" or (entry.startswith("backup-") and entry.endswith(".numbarnn")):
+                if entry == "state.json" or (entry.startswith("backup-") and entry.endswith(".keras")):
                     os.remove(os.path.join(self.backup_dir, entry))
 
 

@@ -53,6 +53,11 @@ class Optimizer:
     def _slot_names(self):
         return ()
 
+    @property
+    def slot_names(self):
+        """The names of the per-weight slots (``'momentum'``, ``'velocity'``, ...), in :meth:`variables` order."""
+        return tuple(self._slot_names())
+
     def build(self, variables):
         """Create the slot arrays (momenta, averages) for ``variables``, as zeros, and reset the step count."""
         self._slots = {name: [np.zeros_like(v) for v in variables] for name in self._slot_names()}

@@ -11,12 +11,12 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights"]
 
 
 def save_weights(model, filepath):
-    """Write only the weights of ``model`` to ``filepath``; same as ``model.save_weights``."""
+    """Write the weights of ``model`` as a Keras 3 ``.weights.h5`` file; same as ``model.save_weights``."""
     model.save_weights(filepath)
 
 
 def load_weights(model, filepath):
-    """Set the weights of the built ``model`` from a file of :func:`save_weights` or :func:`save_model`."""
+    """Set the weights of the built ``model`` from a ``.weights.h5`` or ``.keras`` file; same as ``model.load_weights``."""
     model.load_weights(filepath)
 
 __getattr__ = missing_names(__name__)

@@ -257,8 +257,8 @@ def test_save_load_and_config_keep_the_graph(tmp_path):
     model.compile("adam", "categorical_crossentropy")
     x = [rng.normal(size=(3, 6, 3)), rng.normal(size=(3, 5, 4))]
     model.train_on_batch(x, np.eye(4)[rng.integers(0, 4, size=(3, 5))])
-    model.save(tmp_path / "m.numbarnn")
-    loaded = numbarnn.load_model(tmp_path / "m.numbarnn")
+    model.save(tmp_path / "m.keras")
+    loaded = numbarnn.load_model(tmp_path / "m.keras")
     assert isinstance(loaded, Model) and [lay.name for lay in loaded.layers] == [lay.name for lay in model.layers]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # the seq2seq recipe rebuilds its inference encoder from the loaded model's tensors

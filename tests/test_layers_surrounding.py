@@ -691,7 +691,7 @@ def test_save_and_load_round_trip(tmp_path):
     model.compile(optimizer="adam", loss="mse")
     x, y = rng.normal(size=(16, 16, 2)), rng.normal(size=(16, 1))
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)
-    path = tmp_path / "model.npz"
+    path = tmp_path / "model.keras"
     model.save(path)
     loaded = numbarnn.load_model(path)
     assert [type(a) for a in loaded.layers] == [type(b) for b in model.layers]
@@ -824,8 +824,8 @@ def test_the_models_as_functional_models_match_keras_and_survive_save_and_load(n
     pred = model.predict(a["x"], verbose=0)
     assert_close(pred, a["y"], F32, f"keras-model-{name}", "functional forward vs Keras")
     model.compile(optimizer=SGD(LR), loss="mse")
-    model.save(tmp_path / "m.numbarnn")
-    loaded = numbarnn.load_model(tmp_path / "m.numbarnn")
+    model.save(tmp_path / "m.keras")
+    loaded = numbarnn.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(a["x"], verbose=0), pred)
     lines = []
     loaded.summary(print_fn=lines.append)

@@ -347,12 +347,12 @@ def test_model_checkpoint_and_reduce_lr(tmp_path):
     X, y = sum_data(32)
     model = small_model()
     model.compile(Adam(0.01), "mse")
-    path = str(tmp_path / "model-{epoch:02d}.nbrnn")
+    path = str(tmp_path / "model-{epoch:02d}.keras")
     reduce = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)  # never "improves"
     model.fit(X, y, epochs=3, verbose=0, callbacks=[ModelCheckpoint(path, monitor="loss"), reduce])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-01.nbrnn", "model-02.nbrnn", "model-03.nbrnn"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-01.keras", "model-02.keras", "model-03.keras"]
     assert model.optimizer.learning_rate == pytest.approx(0.01 * 0.5**2)
-    last = load_model(tmp_path / "model-03.nbrnn")
+    last = load_model(tmp_path / "model-03.keras")
     assert np.array_equal(last.predict(X, verbose=0), model.predict(X, verbose=0))
 
 
@@ -385,11 +385,11 @@ def test_save_and_load_round_trip_without_pickle(tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     assert path.exists()
-    with zipfile.ZipFile(path) as zf:
-        assert all(name.endswith(".npy") for name in zf.namelist())
-    with np.load(path, allow_pickle=False) as data:
-        config = json.loads(str(data["config"]))
-    assert config["model"]["layers"][1]["class_name"] == "GRU"
+    with zipfile.ZipFile(path) as zf:  # Keras 3's layout
+        assert sorted(zf.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        config = json.loads(zf.read("config.json"))
+    assert config["config"]["layers"][1]["class_name"] == "GRU"
+    assert config["config"]["layers"][1]["config"]["dtype"]["config"]["name"] == "float64"
 
     loaded = load_model(path)
     assert np.array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
@@ -403,15 +403,19 @@ def test_save_and_load_round_trip_without_pickle(tmp_path):
 
 def test_save_weights_and_bad_files(tmp_path):
     model = small_model()
-    model.save_weights(tmp_path / "w.bin")
+    model.save_weights(tmp_path / "w.weights.h5")
     other = small_model()
-    other.load_weights(tmp_path / "w.bin")
+    other.load_weights(tmp_path / "w.weights.h5")
     assert weights_equal(model.get_weights(), other.get_weights())
     (tmp_path / "junk").write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a numbarnn model"):
+    with pytest.raises(ValueError, match="junk.*neither a Keras .keras file"):
         load_model(tmp_path / "junk")
-    with pytest.raises(ValueError, match="not a numbarnn model"):
-        load_model(tmp_path / "w.bin")
+    with pytest.raises(ValueError, match="w.weights.h5.*is a weights file"):
+        load_model(tmp_path / "w.weights.h5")
+    with pytest.raises(ValueError, match="must end in '.weights.h5'"):
+        model.save_weights(tmp_path / "w.bin")
+    with pytest.raises(ValueError, match="must end in '.keras'"):
+        model.save(tmp_path / "m.h5")
 
 
 def test_train_on_batch_and_call():

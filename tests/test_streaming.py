@@ -141,12 +141,12 @@ def test_fit_from_two_threads_on_one_model_is_refused():
 
 def test_model_checkpoint_every_n_batches_formats_epoch_and_batch(tmp_path):
     m = model()
-    path = str(tmp_path / "ckpt-{epoch}-{batch}.numbarnn")
+    path = str(tmp_path / "ckpt-{epoch}-{batch}.keras")
     m.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0,
           callbacks=[numbarnn.callbacks.ModelCheckpoint(path, save_freq=3)])  # fmt: skip
     # 4 batches an epoch, counted across epochs: after batches 3, 6 -> epoch 1 batch 3, epoch 2 batch 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-1-3.numbarnn", "ckpt-2-2.numbarnn"]
-    best = str(tmp_path / "best.numbarnn")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-1-3.keras", "ckpt-2-2.keras"]
+    best = str(tmp_path / "best.keras")
     m.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[
         numbarnn.callbacks.ModelCheckpoint(best, monitor="loss", save_best_only=True, save_freq=1)])  # fmt: skip
     assert numbarnn.load_model(best).count_params() == m.count_params()
@@ -201,7 +201,7 @@ def test_kill_minus_9_during_checkpointed_fit_leaves_a_loadable_file(tmp_path):
     import sys
     import time
 
-    path = tmp_path / "ckpt.numbarnn"
+    path = tmp_path / "ckpt.keras"
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "started"
@@ -215,4 +215,4 @@ def test_kill_minus_9_during_checkpointed_fit_leaves_a_loadable_file(tmp_path):
     model = numbarnn.load_model(path)
     assert model.count_params() == 4 * 32 * (32 + 8) + 4 * 32 + 33
     numbarnn.Sequential([Input((20, 8)), LSTM(32), Dense(1)]).save(path)  # the next save clears stale temporaries
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.numbarnn"]
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.keras"]

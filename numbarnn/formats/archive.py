@@ -1,4 +1,8 @@
-"""numbarnn's model file: one zip of numpy arrays plus the configuration as JSON.
+"""numbarnn 0.1's model file: one zip of numpy arrays plus the configuration as JSON.
+
+numbarnn now saves Keras 3 files (:mod:`.keras_file`); this format is read so that
+files written by numbarnn 0.1 still load, and :func:`write_json` writes the
+small JSON files callbacks keep beside their backups.
 
 Nothing is pickled, so reading a file runs no code from it. Layout: the entry
 ``config`` holds a JSON string (``format``, ``version``, ``class_name``
@@ -7,21 +11,23 @@ null); ``weight_0``, ``weight_1``, ... the weights in Keras's order;
 ``optimizer_0``, ... the optimizer's step count and slots. A weights-only file
 holds the weights and a config of format ``numbarnn.Sequential.weights``.
 
-This module works on dicts and arrays only; building a model from them is the
-model's own business (:func:`numbarnn.saving.load_model`).
+This module reads such files into dicts and arrays; building a model from them
+is :func:`numbarnn.saving.load_model`'s business.
 """
 
 import json
 import os
-import uuid
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ModelFile", "write_model", "read_model", "write_weights", "read_weights", "write_json", "read_json"]
+from .atomic import write_atomically
+
+__all__ = ["ModelFile", "read_model", "read_weights", "write_json", "read_json"]
 
 FORMAT = "numbarnn.Sequential"
-VERSION = 1
 
 
 @dataclass
@@ -52,45 +58,12 @@ class ModelFile:
     optimizer_variables: list
 
 
-def _write(filepath, arrays):
-    """Write to a temporary file beside ``filepath``, then rename it into place.
-
-    A process killed at any moment leaves the previous complete file (renames are atomic);
-    the temporary files such a kill leaves are removed by the next write of the same path.
-    """
-    filepath = os.fspath(filepath)
-    folder, name = os.path.split(os.path.abspath(filepath))
-    remove_stale_temporaries(folder, name)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:  # a file object keeps np.savez from appending '.npz'
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def remove_stale_temporaries(folder, name):
-    """Remove the temporary files earlier, interrupted writes of ``name`` left in ``folder``."""
-    prefix = f".{name}.tmp-"
-    for entry in os.listdir(folder):
-        if entry.startswith(prefix):
-            try:
-                os.remove(os.path.join(folder, entry))
-            except OSError:
-                pass
-
-
 def _read(filepath):
     filepath = os.fspath(filepath)
     try:
         with np.load(filepath, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(f"{filepath!r} is not a numbarnn model file: {exc}") from exc
 
 
@@ -102,74 +75,49 @@ def _numbered(data, prefix):
     return out
 
 
-def write_model(filepath, model_file):
-    """Write a :class:`ModelFile` to ``filepath``."""
-    config = {
-        "format": FORMAT,
-        "version": VERSION,
-        "class_name": model_file.model_class,
-        "model": model_file.model_config,
-        "input_shape": list(model_file.input_shape),
-        "compile": model_file.compile_config,
-    }
-    arrays = {f"weight_{i}": w for i, w in enumerate(model_file.weights)}
-    arrays.update({f"optimizer_{i}": v for i, v in enumerate(model_file.optimizer_variables)})
-    arrays["config"] = np.array(json.dumps(config))
-    _write(filepath, arrays)
-
-
 def read_model(filepath):
-    """Read a file of :func:`write_model`; returns a :class:`ModelFile`.
+    """Read a numbarnn 0.1 model file; returns a :class:`ModelFile`.
 
     Raises
     ------
     ValueError
-        ``filepath`` is not a numbarnn model file.
+        ``filepath`` is not a numbarnn model file, or its content is damaged.
     """
     data = _read(filepath)
+    where = repr(os.fspath(filepath))
     if "config" not in data:
-        raise ValueError(f"{os.fspath(filepath)!r} is not a numbarnn model file (no config entry)")
-    config = json.loads(str(data["config"]))
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(filepath)!r} holds {config.get('format')!r}, not a numbarnn model")
-    return ModelFile(
-        model_class=config.get("class_name", "Sequential"),
-        model_config=config["model"],
-        input_shape=tuple(config["input_shape"]),
-        compile_config=config.get("compile"),
-        weights=_numbered(data, "weight"),
-        optimizer_variables=_numbered(data, "optimizer"),
-    )
-
-
-def write_weights(filepath, weights):
-    """Write only ``weights`` (a list of arrays in Keras's order) to ``filepath``."""
-    arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
-    arrays["config"] = np.array(json.dumps({"format": FORMAT + ".weights", "version": VERSION}))
-    _write(filepath, arrays)
+        raise ValueError(f"{where} is not a numbarnn model file (no config entry)")
+    try:
+        config = json.loads(str(data["config"]))
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{where}: its config entry is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise ValueError(f"{where} holds {found!r}, not a numbarnn model")
+    try:
+        stored = ModelFile(
+            model_class=config.get("class_name", "Sequential"),
+            model_config=config["model"],
+            input_shape=tuple(config["input_shape"]),
+            compile_config=config.get("compile"),
+            weights=_numbered(data, "weight"),
+            optimizer_variables=_numbered(data, "optimizer"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{where}: its config entry lacks or mangles {exc}") from exc
+    if not isinstance(stored.model_config, dict):
+        raise ValueError(f"{where}: its model config is not a JSON object")
+    return stored
 
 
 def read_weights(filepath):
-    """The weights of a file of :func:`write_weights` or :func:`write_model`, in order."""
+    """The weights of a numbarnn 0.1 model or weights file, in order."""
     return _numbered(_read(filepath), "weight")
 
 
 def write_json(filepath, value):
-    """Write ``value`` as JSON, through a temporary file renamed into place (as :func:`write_model`)."""
-    filepath = os.fspath(filepath)
-    folder, name = os.path.split(os.path.abspath(filepath))
-    remove_stale_temporaries(folder, name)
-    tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(value, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``value`` as JSON, through a temporary file renamed into place (:mod:`.atomic`)."""
+    write_atomically(filepath, lambda f: json.dump(value, f), text=True)
 
 
 def read_json(filepath):

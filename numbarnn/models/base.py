@@ -6,11 +6,13 @@
 ``graph``, ``get_config`` and ``_layer_output_shapes``.
 """
 
-from ..formats import archive, onnx_export
+import os
+
+from ..formats import archive, keras_config, keras_file, onnx_export
 from ..layers.base import checked_weights
 from .trainer import Trainer
 
-__all__ = ["BaseModel"]
+__all__ = ["BaseModel", "check_suffix"]
 
 
 class BaseModel(Trainer):
@@ -127,27 +129,56 @@ class BaseModel(Trainer):
 
     # -- files ---------------------------------------------------------------
     def save(self, filepath):
-        """Save architecture, weights and optimizer state to one file (a zip of arrays and JSON; no pickle).
+        """Save architecture, weights and optimizer state as a Keras 3 ``.keras`` file.
 
-        Load it with :func:`numbarnn.load_model`.
+        The file is the zip Keras 3 writes (``metadata.json``, ``config.json``,
+        ``model.weights.h5``; no pickle): ``numbarnn.load_model`` and
+        ``keras.saving.load_model`` both load it.
+
+        Parameters
+        ----------
+        filepath : str or path-like
+            Must end in ``.keras``, as Keras requires.
         """
+        check_suffix(filepath, ".keras", "save")
         self._require_built("save")
-        optimizer_variables = self.optimizer.variables() if self.compiled and self.optimizer.built else []
-        archive.write_model(filepath, archive.ModelFile(
-            model_class=self.file_class,
-            model_config=self.get_config(),
-            input_shape=self._input_specs()[0][0],
-            compile_config=self.get_compile_config(),
-            weights=self.weights,
-            optimizer_variables=optimizer_variables,
-        ))  # fmt: skip
+        keras_file.write_model(filepath, keras_config.model_to_keras(self), keras_config.weight_groups(self))
 
     def save_weights(self, filepath):
-        """Save only the weights (a zip of arrays); load them with :meth:`load_weights`."""
+        """Save the weights (and the optimizer's state, as Keras does) as a Keras 3 ``.weights.h5`` file.
+
+        Parameters
+        ----------
+        filepath : str or path-like
+            Must end in ``.weights.h5``, as Keras requires.
+        """
+        check_suffix(filepath, ".weights.h5", "save_weights")
         self._require_built("save_weights")
-        archive.write_weights(filepath, self.weights)
+        keras_file.write_weights(filepath, keras_config.weight_groups(self))
 
     def load_weights(self, filepath):
-        """Load weights saved by :meth:`save_weights` or :meth:`save` into this (built) model."""
+        """Load weights into this (built) model from a ``.weights.h5`` or ``.keras`` file (Keras's or numbarnn's).
+
+        The optimizer's state is restored too when the file holds one and the model is
+        compiled. Files of numbarnn 0.1 load as well.
+
+        Raises
+        ------
+        ValueError
+            The file is damaged, or its weights do not fit this model (the message names the
+            file and the weight).
+        """
         self._require_built("load_weights")
-        self.set_weights(archive.read_weights(filepath))
+        if keras_file.identify(filepath) == "numbarnn-0.1":
+            self.set_weights(archive.read_weights(filepath))
+            return
+        with keras_file.open_weights(filepath) as weights:
+            keras_config.load_weight_groups(self, weights)
+
+
+def check_suffix(filepath, suffix, what):
+    """Refuse a path that does not end in ``suffix`` (Keras's rule for ``save`` and ``save_weights``)."""
+    if not str(os.fspath(filepath)).endswith(suffix):
+        raise ValueError(
+            f"{what} writes a Keras 3 file, whose name must end in {suffix!r}; got {os.fspath(filepath)!r}"
+        )
