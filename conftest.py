@@ -11,3 +11,5 @@ import importlib.util
 collect_ignore_glob = ["tests/data/*.py", "tests/data/*/*.py", "tests/keras_scripts/*.py"]
 if importlib.util.find_spec("numba_cuda") is None:
     collect_ignore_glob.append("numbarnn/cuda/*.py")
+if importlib.util.find_spec("dask_ml") is None or importlib.util.find_spec("distributed") is None:
+    collect_ignore_glob.append("numbarnn/dask.py")  # the dask extra is optional

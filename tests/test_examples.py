@@ -96,3 +96,12 @@ def test_seq2seq_addition_runs_and_decodes():
     assert len(curve) == len(seconds) == 2 and all(0 <= a <= 1 for a in curve)
     enc, dec, target = seq2seq_addition.encode(["12+5   "], ["17  "])
     assert enc.shape == (1, 7, 13) and dec[0, 0, seq2seq_addition.START] == 1 and target[0, 0].argmax() == 1
+
+
+def test_dask_incremental_trains_blockwise():
+    pytest.importorskip("dask_ml")
+    pytest.importorskip("distributed")
+    from examples import dask_incremental
+
+    accuracy, seconds, nbytes, peak = dask_incremental.main(**dask_incremental.SMALL, verbose=False)
+    assert accuracy > 0.8 and seconds > 0 and nbytes == 20_000 * 25 * 32 * 4
