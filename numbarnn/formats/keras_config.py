@@ -347,9 +347,7 @@ def _shape_of(build_config):
     return None
 
 
-def _sequential_from_keras(config, custom_objects):
-    from ..models.sequential import Sequential
-
+def _sequential_from_keras(config, custom_objects, Sequential):
     specs = config.get("layers")
     if not isinstance(specs, list):
         raise ValueError(f"the Sequential config needs a 'layers' list; got {type(specs).__name__}")
@@ -394,9 +392,8 @@ def _node_inputs(node, where):
     return main, as_list, states
 
 
-def _functional_from_keras(config, custom_objects):
+def _functional_from_keras(config, custom_objects, Model):
     from ..layers import InputLayer
-    from ..models.functional import Model
 
     specs = config.get("layers")
     if not isinstance(specs, list):
@@ -491,13 +488,16 @@ def _metrics_from_keras(metrics):
     raise ValueError(f"metrics must be names, config dicts or lists of them; got {type(metrics).__name__}")
 
 
-def model_from_keras(spec, custom_objects=None, compile=True):
+def model_from_keras(spec, model_classes, custom_objects=None, compile=True):
     """Build the numbarnn model a ``config.json`` describes (new weights; see :func:`load_weight_groups`).
 
     Parameters
     ----------
     spec : dict
         ``config.json``, as Keras 3 or numbarnn writes it.
+    model_classes : dict
+        ``{"Sequential": cls, "Functional": cls}``: the model classes to build (given by
+        :mod:`numbarnn.models`, so that formats do not import models).
     custom_objects : dict of str to class, optional
         The user's own layer or optimizer classes by (registered or class) name.
     compile : bool, default=True
@@ -516,9 +516,9 @@ def model_from_keras(spec, custom_objects=None, compile=True):
     custom_objects = dict(custom_objects or {})
     class_name, config = _spec_class(spec, "model")
     if class_name == "Sequential":
-        model = _sequential_from_keras(config, custom_objects)
+        model = _sequential_from_keras(config, custom_objects, model_classes["Sequential"])
     elif class_name in ("Functional", "Model"):
-        model = _functional_from_keras(config, custom_objects)
+        model = _functional_from_keras(config, custom_objects, model_classes["Functional"])
     else:
         raise ValueError(f"unknown model class {class_name!r}: numbarnn loads Sequential and functional models")
     if config.get("trainable") is False:

@@ -65,7 +65,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     config, _, weights = keras_file.read_model(filepath)
     with weights:
         try:
-            model = keras_config.model_from_keras(config, custom_objects, compile=compile)
+            model = keras_config.model_from_keras(config, _MODEL_CLASSES, custom_objects, compile=compile)
         except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
             raise ValueError(f"{where}: {exc}") from exc
         keras_config.load_weight_groups(model, weights, include_optimizer=compile)
