@@ -14,8 +14,9 @@ synchronise with ``cuda.syncthreads()`` between the phases of a step. The
 state lives in dynamic shared memory; the recurrent weights too when they fit
 (:func:`recurrence_shape`), else they are read from global memory.
 
-Absent optional arrays (no mask, no recurrent dropout, no kept buffers) travel
-as one-element dummies with a flag, so no zero-size device allocation is made.
+Absent optional arrays (no mask, no recurrent dropout, no kept buffers) are None
+in the device-level functions and travel to a kernel as a one-element dummy with
+a flag (:func:`or_dummy`), so no zero-size device allocation is made.
 """
 
 import math
@@ -32,10 +33,11 @@ __all__ = [
     "WEIGHTS_IN_SHARED",
     "RecurrenceShape",
     "copy_back",
+    "device_or_none",
+    "empty_or_none",
     "gemm_kernel",
     "launch",
-    "optional_input",
-    "optional_output",
+    "or_dummy",
     "project",
     "recurrence_shape",
     "to_device",
@@ -274,44 +276,41 @@ def to_device(a):
     return cuda.to_device(np.ascontiguousarray(a))
 
 
-def optional_input(a, ndim):
-    """``(device array, present)`` for an optional input given as a zero-size host array when absent.
+_DUMMIES = {}
+
+
+def or_dummy(d, ndim, dtype):
+    """``(d, True)`` for a device array, ``(one-element zero dummy, False)`` for None (an absent optional array).
 
     Parameters
     ----------
-    a : ndarray
-        The array, or a zero-size array (e.g. the (0, 0) mask) meaning absent.
+    d : DeviceNDArray or None
     ndim : int
-        Its number of dimensions.
+        Dimensions the kernel's argument has.
+    dtype : numpy dtype
+        Its dtype.
 
     Returns
     -------
     device_array : DeviceNDArray
-        ``a`` on the device, or a one-element dummy of shape ``(1,) * ndim`` when absent.
     present : bool
     """
-    if a.size:
-        return to_device(a), True
-    return cuda.to_device(np.zeros((1,) * ndim, a.dtype)), False
+    if d is not None:
+        return d, True
+    key = (ndim, np.dtype(dtype).str)
+    if key not in _DUMMIES:
+        _DUMMIES[key] = cuda.to_device(np.zeros((1,) * ndim, dtype))
+    return _DUMMIES[key], False
 
 
-def optional_output(a):
-    """``(device array, present)``: a device array to fill for host array ``a``, a dummy when ``a`` is empty.
+def device_or_none(a):
+    """A host array on the device, or None when it is empty (an absent optional input such as the (0, 0) mask)."""
+    return to_device(a) if a.size else None
 
-    Parameters
-    ----------
-    a : ndarray
-        A host buffer, or a (0, 0, 0) array when the kernel keeps nothing there.
 
-    Returns
-    -------
-    device_array : DeviceNDArray
-        Uninitialised, shaped like ``a``, or a one-element dummy with ``a.ndim`` dimensions.
-    present : bool
-    """
-    if a.size:
-        return cuda.device_array(a.shape, a.dtype), True
-    return cuda.device_array((1,) * a.ndim, a.dtype), False
+def empty_or_none(a):
+    """An uninitialised device array shaped like host array ``a``, or None when ``a`` is empty (nothing kept)."""
+    return cuda.device_array(a.shape, a.dtype) if a.size else None
 
 
 def copy_back(d, a):

@@ -31,7 +31,13 @@ from numba import cuda
 from . import common
 from .nonlinear import device_activations
 
-__all__ = ["gru_after_backward", "gru_after_forward", "gru_after_kernels"]
+__all__ = [
+    "gru_after_backward",
+    "gru_after_backward_device",
+    "gru_after_forward",
+    "gru_after_forward_device",
+    "gru_after_kernels",
+]
 
 _KERNELS = {}
 
@@ -250,24 +256,50 @@ def gru_after_forward(xt, w, bias, u, brec, h0, mask, rmask, act, ract, hs, gate
     h_last : ndarray of shape (B, H)
     """
     T, B, F = xt.shape
-    H = h0.shape[1]
-    fwd, _ = gru_after_kernels(xt.dtype)
     d_zx = common.project(xt.reshape(T * B, F), w, bias)
-    d_mask, has_mask = common.optional_input(mask, 2)
-    d_rmask, has_rdrop = common.optional_input(rmask, 2)
-    d_hs, keep_h = common.optional_output(hs)
-    d_gates, keep = common.optional_output(gates)
-    d_us, _ = common.optional_output(us)
-    d_h = cuda.device_array((B, H), xt.dtype)
-    shape = common.recurrence_shape(B, H, 2 * H, 3 * H * H, xt.dtype)
-    common.launch(fwd, shape)(
-        d_zx, common.to_device(u), common.to_device(brec), common.to_device(h0), d_mask, has_mask, d_rmask,
-        has_rdrop, act, ract, shape.rows, shape.weights_shared, d_hs, keep_h, d_gates, d_us, keep, d_h,
+    d_hs, d_gates, d_us = (common.empty_or_none(a) for a in (hs, gates, us))
+    d_h = cuda.device_array(h_last.shape, xt.dtype)
+    gru_after_forward_device(
+        d_zx, common.to_device(u), common.to_device(brec), common.to_device(h0), common.device_or_none(mask),
+        common.device_or_none(rmask), act, ract, d_hs, d_gates, d_us, d_h,
     )  # fmt: skip
     common.copy_back(d_hs, hs)
     common.copy_back(d_gates, gates)
     common.copy_back(d_us, us)
     d_h.copy_to_host(h_last)
+
+
+def gru_after_forward_device(zx, u, brec, h0, mask, rmask, act, ract, hs, gates, us, h_last):
+    """The ``reset_after`` GRU recurrence on device arrays (the input projection already done).
+
+    Parameters
+    ----------
+    zx : DeviceNDArray of shape (T*B, 3H)
+        ``x_t W + b`` of every step, time-major in reading order.
+    u : DeviceNDArray of shape (H, 3H)
+    brec : DeviceNDArray of shape (3H,)
+    h0 : DeviceNDArray of shape (B, H)
+    mask : uint8 DeviceNDArray of shape (T, B), or None
+    rmask : DeviceNDArray of shape (B, H), or None
+    act, ract : int
+    hs : DeviceNDArray of shape (T, B, H), or None
+    gates : DeviceNDArray of shape (T, B, 3H), or None (inference)
+    us : DeviceNDArray of shape (T, B, H), or None (inference)
+    h_last : DeviceNDArray of shape (B, H)
+    """
+    B, H = h0.shape
+    dt = h0.dtype
+    fwd, _ = gru_after_kernels(dt)
+    d_mask, has_mask = common.or_dummy(mask, 2, np.uint8)
+    d_rmask, has_rdrop = common.or_dummy(rmask, 2, dt)
+    d_hs, keep_h = common.or_dummy(hs, 3, dt)
+    d_gates, keep = common.or_dummy(gates, 3, dt)
+    d_us, _ = common.or_dummy(us, 3, dt)
+    shape = common.recurrence_shape(B, H, 2 * H, 3 * H * H, dt)
+    common.launch(fwd, shape)(
+        zx, u, brec, h0, d_mask, has_mask, d_rmask, has_rdrop, act, ract, shape.rows, shape.weights_shared, d_hs,
+        keep_h, d_gates, d_us, keep, h_last,
+    )  # fmt: skip
 
 
 def gru_after_backward(ut, h0, mask, rmask, act, ract, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0):
@@ -294,18 +326,31 @@ def gru_after_backward(ut, h0, mask, rmask, act, ract, hs, gates, us, dhs, dh_la
     dh0 : ndarray of shape (B, H)
         Receives the gradient with respect to the initial state.
     """
-    _, B, H = hs.shape
-    _, bwd = gru_after_kernels(hs.dtype)
-    d_mask, has_mask = common.optional_input(mask, 2)
-    d_rmask, has_rdrop = common.optional_input(rmask, 2)
-    d_dhs, has_dhs = common.optional_input(dhs, 3)
     d_dz = cuda.device_array(dz.shape, dz.dtype)
-    d_dh0 = cuda.device_array((B, H), hs.dtype)
-    shape = common.recurrence_shape(B, H, 7 * H, 3 * H * H, hs.dtype)
-    common.launch(bwd, shape)(
-        common.to_device(ut), common.to_device(h0), d_mask, has_mask, d_rmask, has_rdrop, act, ract, shape.rows,
-        shape.weights_shared, common.to_device(hs), common.to_device(gates), common.to_device(us), d_dhs, has_dhs,
-        common.to_device(dh_last), bool(zero_masked), d_dz, d_dh0,
+    d_dh0 = cuda.device_array(dh0.shape, hs.dtype)
+    gru_after_backward_device(
+        common.to_device(ut), common.to_device(h0), common.device_or_none(mask), common.device_or_none(rmask), act,
+        ract, common.to_device(hs), common.to_device(gates), common.to_device(us), common.device_or_none(dhs),
+        common.to_device(dh_last), zero_masked, d_dz, d_dh0,
     )  # fmt: skip
     d_dz.copy_to_host(dz)
     d_dh0.copy_to_host(dh0)
+
+
+def gru_after_backward_device(ut, h0, mask, rmask, act, ract, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0):
+    """Backpropagation through time on device arrays; arguments as :func:`gru_after_backward`'s, on the device.
+
+    ``mask``, ``rmask`` and ``dhs`` are None when absent; ``dz`` (T, B, 3H) and ``dh0`` (B, H)
+    receive the results.
+    """
+    _, B, H = hs.shape
+    dt = hs.dtype
+    _, bwd = gru_after_kernels(dt)
+    d_mask, has_mask = common.or_dummy(mask, 2, np.uint8)
+    d_rmask, has_rdrop = common.or_dummy(rmask, 2, dt)
+    d_dhs, has_dhs = common.or_dummy(dhs, 3, dt)
+    shape = common.recurrence_shape(B, H, 7 * H, 3 * H * H, dt)
+    common.launch(bwd, shape)(
+        ut, h0, d_mask, has_mask, d_rmask, has_rdrop, act, ract, shape.rows, shape.weights_shared, hs, gates, us,
+        d_dhs, has_dhs, dh_last, bool(zero_masked), dz, dh0,
+    )  # fmt: skip

@@ -36,7 +36,13 @@ from numba import cuda
 from . import common
 from .nonlinear import device_activations
 
-__all__ = ["lstm_backward", "lstm_forward", "lstm_kernels"]
+__all__ = [
+    "lstm_backward",
+    "lstm_backward_device",
+    "lstm_forward",
+    "lstm_forward_device",
+    "lstm_kernels",
+]
 
 _KERNELS = {}
 
@@ -276,26 +282,51 @@ def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, hs, cs, gates, 
         Receive the final states.
     """
     T, B, F = xt.shape
-    H = u.shape[0]
-    fwd, _ = lstm_kernels(xt.dtype)
     d_zx = common.project(xt.reshape(T * B, F), w, bias)
-    d_mask, has_mask = common.optional_input(mask, 2)
-    d_rmask, has_rdrop = common.optional_input(rmask, 2)
-    d_hs, keep_h = common.optional_output(hs)
-    d_cs, _ = common.optional_output(cs)
-    d_gates, keep = common.optional_output(gates)
-    d_h = cuda.device_array((B, H), xt.dtype)
-    d_c = cuda.device_array((B, H), xt.dtype)
-    shape = common.recurrence_shape(B, H, 3 * H, 4 * H * H, xt.dtype)
-    common.launch(fwd, shape)(
-        d_zx, common.to_device(u), common.to_device(h0), common.to_device(c0), d_mask, has_mask, d_rmask, has_rdrop,
-        act, ract, shape.rows, shape.weights_shared, d_hs, keep_h, d_cs, d_gates, keep, d_h, d_c,
+    d_hs, d_cs, d_gates = (common.empty_or_none(a) for a in (hs, cs, gates))
+    d_h = cuda.device_array(h_last.shape, xt.dtype)
+    d_c = cuda.device_array(c_last.shape, xt.dtype)
+    lstm_forward_device(
+        d_zx, common.to_device(u), common.to_device(h0), common.to_device(c0), common.device_or_none(mask),
+        common.device_or_none(rmask), act, ract, d_hs, d_cs, d_gates, d_h, d_c,
     )  # fmt: skip
     common.copy_back(d_hs, hs)
     common.copy_back(d_cs, cs)
     common.copy_back(d_gates, gates)
     d_h.copy_to_host(h_last)
     d_c.copy_to_host(c_last)
+
+
+def lstm_forward_device(zx, u, h0, c0, mask, rmask, act, ract, hs, cs, gates, h_last, c_last):
+    """The LSTM recurrence on device arrays (the input projection already done).
+
+    Parameters
+    ----------
+    zx : DeviceNDArray of shape (T*B, 4H)
+        ``x_t W + b`` of every step, time-major in reading order.
+    u : DeviceNDArray of shape (H, 4H)
+    h0, c0 : DeviceNDArray of shape (B, H)
+    mask : uint8 DeviceNDArray of shape (T, B), or None
+    rmask : DeviceNDArray of shape (B, H), or None
+    act, ract : int
+    hs, cs : DeviceNDArray of shape (T, B, H), or None
+        Receive every step's states (both, or neither: training keeps them).
+    gates : DeviceNDArray of shape (T, B, 4H), or None (inference)
+    h_last, c_last : DeviceNDArray of shape (B, H)
+    """
+    B, H = h0.shape
+    fwd, _ = lstm_kernels(h0.dtype)
+    dt = h0.dtype
+    d_mask, has_mask = common.or_dummy(mask, 2, np.uint8)
+    d_rmask, has_rdrop = common.or_dummy(rmask, 2, dt)
+    d_hs, keep_h = common.or_dummy(hs, 3, dt)
+    d_cs, _ = common.or_dummy(cs, 3, dt)
+    d_gates, keep = common.or_dummy(gates, 3, dt)
+    shape = common.recurrence_shape(B, H, 3 * H, 4 * H * H, dt)
+    common.launch(fwd, shape)(
+        zx, u, h0, c0, d_mask, has_mask, d_rmask, has_rdrop, act, ract, shape.rows, shape.weights_shared, d_hs,
+        keep_h, d_cs, d_gates, keep, h_last, c_last,
+    )  # fmt: skip
 
 
 def lstm_backward(ut, c0, mask, rmask, act, ract, cs, gates, dhs, dh_last, dc_last, zero_masked, dz, dh0, dc0):
@@ -323,20 +354,33 @@ def lstm_backward(ut, c0, mask, rmask, act, ract, cs, gates, dhs, dh_last, dc_la
     dh0, dc0 : ndarray of shape (B, H)
         Receive the gradient with respect to the initial states.
     """
-    _, B, H = cs.shape
-    _, bwd = lstm_kernels(cs.dtype)
-    d_mask, has_mask = common.optional_input(mask, 2)
-    d_rmask, has_rdrop = common.optional_input(rmask, 2)
-    d_dhs, has_dhs = common.optional_input(dhs, 3)
     d_dz = cuda.device_array(dz.shape, dz.dtype)
-    d_dh0 = cuda.device_array((B, H), cs.dtype)
-    d_dc0 = cuda.device_array((B, H), cs.dtype)
-    shape = common.recurrence_shape(B, H, 10 * H, 4 * H * H, cs.dtype)
-    common.launch(bwd, shape)(
-        common.to_device(ut), common.to_device(c0), d_mask, has_mask, d_rmask, has_rdrop, act, ract, shape.rows,
-        shape.weights_shared, common.to_device(cs), common.to_device(gates), d_dhs, has_dhs,
-        common.to_device(dh_last), common.to_device(dc_last), bool(zero_masked), d_dz, d_dh0, d_dc0,
+    d_dh0 = cuda.device_array(dh0.shape, cs.dtype)
+    d_dc0 = cuda.device_array(dc0.shape, cs.dtype)
+    lstm_backward_device(
+        common.to_device(ut), common.to_device(c0), common.device_or_none(mask), common.device_or_none(rmask), act,
+        ract, common.to_device(cs), common.to_device(gates), common.device_or_none(dhs), common.to_device(dh_last),
+        common.to_device(dc_last), zero_masked, d_dz, d_dh0, d_dc0,
     )  # fmt: skip
     d_dz.copy_to_host(dz)
     d_dh0.copy_to_host(dh0)
     d_dc0.copy_to_host(dc0)
+
+
+def lstm_backward_device(ut, c0, mask, rmask, act, ract, cs, gates, dhs, dh_last, dc_last, zero_masked, dz, dh0, dc0):
+    """Backpropagation through time on device arrays; arguments as :func:`lstm_backward`'s, on the device.
+
+    ``mask``, ``rmask`` and ``dhs`` are None when absent; ``dz`` (T, B, 4H), ``dh0`` and
+    ``dc0`` (B, H) receive the results.
+    """
+    _, B, H = cs.shape
+    dt = cs.dtype
+    _, bwd = lstm_kernels(dt)
+    d_mask, has_mask = common.or_dummy(mask, 2, np.uint8)
+    d_rmask, has_rdrop = common.or_dummy(rmask, 2, dt)
+    d_dhs, has_dhs = common.or_dummy(dhs, 3, dt)
+    shape = common.recurrence_shape(B, H, 10 * H, 4 * H * H, dt)
+    common.launch(bwd, shape)(
+        ut, c0, d_mask, has_mask, d_rmask, has_rdrop, act, ract, shape.rows, shape.weights_shared, cs, gates, d_dhs,
+        has_dhs, dh_last, dc_last, bool(zero_masked), dz, dh0, dc0,
+    )  # fmt: skip

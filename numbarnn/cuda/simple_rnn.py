@@ -24,7 +24,13 @@ from numba import cuda
 from . import common
 from .nonlinear import device_activations
 
-__all__ = ["simple_backward", "simple_forward", "simple_kernels"]
+__all__ = [
+    "simple_backward",
+    "simple_backward_device",
+    "simple_forward",
+    "simple_forward_device",
+    "simple_kernels",
+]
 
 _KERNELS = {}
 
@@ -196,20 +202,42 @@ def simple_forward(xt, w, bias, u, h0, mask, rmask, act, hs, h_last):
     h_last : ndarray of shape (B, H)
     """
     T, B, F = xt.shape
-    H = u.shape[0]
-    fwd, _ = simple_kernels(xt.dtype)
     d_zx = common.project(xt.reshape(T * B, F), w, bias)
-    d_mask, has_mask = common.optional_input(mask, 2)
-    d_rmask, has_rdrop = common.optional_input(rmask, 2)
-    d_hs, keep_h = common.optional_output(hs)
-    d_h = cuda.device_array((B, H), xt.dtype)
-    shape = common.recurrence_shape(B, H, 2 * H, H * H, xt.dtype)
-    common.launch(fwd, shape)(
-        d_zx, common.to_device(u), common.to_device(h0), d_mask, has_mask, d_rmask, has_rdrop, act, shape.rows,
-        shape.weights_shared, d_hs, keep_h, d_h,
+    d_hs = common.empty_or_none(hs)
+    d_h = cuda.device_array(h_last.shape, xt.dtype)
+    simple_forward_device(
+        d_zx, common.to_device(u), common.to_device(h0), common.device_or_none(mask), common.device_or_none(rmask),
+        act, d_hs, d_h,
     )  # fmt: skip
     common.copy_back(d_hs, hs)
     d_h.copy_to_host(h_last)
+
+
+def simple_forward_device(zx, u, h0, mask, rmask, act, hs, h_last):
+    """The SimpleRNN recurrence on device arrays (the input projection already done).
+
+    Parameters
+    ----------
+    zx : DeviceNDArray of shape (T*B, H)
+        ``x_t W + b`` of every step, time-major in reading order.
+    u : DeviceNDArray of shape (H, H)
+    h0 : DeviceNDArray of shape (B, H)
+    mask : uint8 DeviceNDArray of shape (T, B), or None
+    rmask : DeviceNDArray of shape (B, H), or None
+    act : int
+    hs : DeviceNDArray of shape (T, B, H), or None
+    h_last : DeviceNDArray of shape (B, H)
+    """
+    B, H = h0.shape
+    dt = h0.dtype
+    fwd, _ = simple_kernels(dt)
+    d_mask, has_mask = common.or_dummy(mask, 2, np.uint8)
+    d_rmask, has_rdrop = common.or_dummy(rmask, 2, dt)
+    d_hs, keep_h = common.or_dummy(hs, 3, dt)
+    shape = common.recurrence_shape(B, H, 2 * H, H * H, dt)
+    common.launch(fwd, shape)(
+        zx, u, h0, d_mask, has_mask, d_rmask, has_rdrop, act, shape.rows, shape.weights_shared, d_hs, keep_h, h_last
+    )
 
 
 def simple_backward(ut, mask, rmask, act, hs, dhs, dh_last, zero_masked, dz, dh0):
@@ -234,17 +262,30 @@ def simple_backward(ut, mask, rmask, act, hs, dhs, dh_last, zero_masked, dz, dh0
     dh0 : ndarray of shape (B, H)
         Receives the gradient with respect to the initial state.
     """
-    _, B, H = hs.shape
-    _, bwd = simple_kernels(hs.dtype)
-    d_mask, has_mask = common.optional_input(mask, 2)
-    d_rmask, has_rdrop = common.optional_input(rmask, 2)
-    d_dhs, has_dhs = common.optional_input(dhs, 3)
     d_dz = cuda.device_array(dz.shape, dz.dtype)
-    d_dh0 = cuda.device_array((B, H), hs.dtype)
-    shape = common.recurrence_shape(B, H, 3 * H, H * H, hs.dtype)
-    common.launch(bwd, shape)(
-        common.to_device(ut), d_mask, has_mask, d_rmask, has_rdrop, act, shape.rows, shape.weights_shared,
-        common.to_device(hs), d_dhs, has_dhs, common.to_device(dh_last), bool(zero_masked), d_dz, d_dh0,
+    d_dh0 = cuda.device_array(dh0.shape, hs.dtype)
+    simple_backward_device(
+        common.to_device(ut), common.device_or_none(mask), common.device_or_none(rmask), act, common.to_device(hs),
+        common.device_or_none(dhs), common.to_device(dh_last), zero_masked, d_dz, d_dh0,
     )  # fmt: skip
     d_dz.copy_to_host(dz)
     d_dh0.copy_to_host(dh0)
+
+
+def simple_backward_device(ut, mask, rmask, act, hs, dhs, dh_last, zero_masked, dz, dh0):
+    """Backpropagation through time on device arrays; arguments as :func:`simple_backward`'s, on the device.
+
+    ``mask``, ``rmask`` and ``dhs`` are None when absent; ``dz`` (T, B, H) and ``dh0`` (B, H)
+    receive the results.
+    """
+    _, B, H = hs.shape
+    dt = hs.dtype
+    _, bwd = simple_kernels(dt)
+    d_mask, has_mask = common.or_dummy(mask, 2, np.uint8)
+    d_rmask, has_rdrop = common.or_dummy(rmask, 2, dt)
+    d_dhs, has_dhs = common.or_dummy(dhs, 3, dt)
+    shape = common.recurrence_shape(B, H, 3 * H, H * H, dt)
+    common.launch(bwd, shape)(
+        ut, d_mask, has_mask, d_rmask, has_rdrop, act, shape.rows, shape.weights_shared, hs, d_dhs, has_dhs, dh_last,
+        bool(zero_masked), dz, dh0,
+    )  # fmt: skip
