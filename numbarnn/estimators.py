@@ -143,6 +143,7 @@ class _BaseRNN(BaseEstimator):
         verbose=0,
         warm_start=False,
         dtype="float32",
+        device="cpu",
     ):
         self.cell = cell
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -165,6 +166,7 @@ class _BaseRNN(BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.dtype = dtype
+        self.device = device
 
     # What each constructor parameter may be, checked in fit (random_state by check_random_state).
     _parameter_constraints = {
@@ -188,6 +190,7 @@ class _BaseRNN(BaseEstimator):
         "verbose": Interval(int, 0, None),
         "warm_start": Boolean(),
         "dtype": Options(("float32", "float64", np.float32, np.float64)),
+        "device": Options(("cpu", "cuda")),
     }
 
     # -- parameters ---------------------------------------------------------
@@ -296,7 +299,7 @@ class _BaseRNN(BaseEstimator):
         opt_class = _OPTIMIZER_CLASSES[self.optimizer]
         extra = {"momentum": 0.9, "nesterov": True} if self.optimizer == "sgd" else {}
         opt = opt_class(learning_rate=self.learning_rate_init, clipnorm=self.clipnorm, **extra)
-        model.compile(optimizer=opt, loss=loss)
+        model.compile(optimizer=opt, loss=loss, device=self.device)
         model._use_exact_row_sums()  # weighted fits equal fits on repeated rows; row order does not matter
         return model, generator
 
@@ -353,6 +356,8 @@ class _BaseRNN(BaseEstimator):
         if continuing:
             # (a model fitted before the generator moved onto the estimator continues from a fresh one)
             model, generator = self._copy_model(self.model_, getattr(self, "_generator", None))
+            if model.device != self.device:
+                model._set_device(self.device)
             if generator is None:
                 generator = np.random.default_rng(rng.randint(2**31 - 1))
             prior = {"loss_curve": self.loss_curve_, "validation_scores": self.validation_scores_ or [],
@@ -500,6 +505,12 @@ class RNNRegressor(RegressorMixin, _BaseRNN):
         Continue training the fitted model on the next call to ``fit``.
     dtype : {'float32', 'float64'}, default='float32'
         Working precision.
+    device : {'cpu', 'cuda'}, default='cpu'
+        Where the network trains and predicts. ``'cuda'`` (``pip install
+        "numbarnn[cuda]"`` and an NVIDIA GPU) runs every training step and
+        prediction on the GPU (see :meth:`numbarnn.Sequential.compile`); a
+        fitted estimator pickles host arrays and, where there is no GPU,
+        predicts on the CPU with a warning.
 
     Input ``X``: array of shape (n_samples, n_timesteps), read as one feature per
     step; or (n_samples, n_timesteps, n_features); or a list of arrays of shape
@@ -655,6 +666,12 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         Continue training the fitted model on the next call to ``fit``.
     dtype : {'float32', 'float64'}, default='float32'
         Working precision.
+    device : {'cpu', 'cuda'}, default='cpu'
+        Where the network trains and predicts. ``'cuda'`` (``pip install
+        "numbarnn[cuda]"`` and an NVIDIA GPU) runs every training step and
+        prediction on the GPU (see :meth:`numbarnn.Sequential.compile`); a
+        fitted estimator pickles host arrays and, where there is no GPU,
+        predicts on the CPU with a warning.
 
     Input ``X``: array of shape (n_samples, n_timesteps), read as one feature per
     step; or (n_samples, n_timesteps, n_features); or a list of arrays of shape
@@ -728,6 +745,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
         warm_start=False,
         dtype="float32",
         class_weight=None,
+        device="cpu",
     ):
         super().__init__(
             cell=cell, hidden_layer_sizes=hidden_layer_sizes, bidirectional=bidirectional, dropout=dropout,
@@ -735,7 +753,7 @@ class RNNClassifier(ClassifierMixin, _BaseRNN):
             learning_rate_init=learning_rate_init, batch_size=batch_size, max_iter=max_iter, shuffle=shuffle, tol=tol,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, clipnorm=clipnorm, output=output, random_state=random_state,
-            verbose=verbose, warm_start=warm_start, dtype=dtype,
+            verbose=verbose, warm_start=warm_start, dtype=dtype, device=device,
         )  # fmt: skip
         self.class_weight = class_weight
 

@@ -650,6 +650,7 @@ def _unique_names(names):
 
 def _export_model(b, model):
     onnx = b.onnx
+    model._sync_host()  # a model trained on the GPU: its newest weights
     specs = _model_inputs(model)
     names = list(getattr(model, "input_names", None) or (["input"] if len(specs) == 1 else []))
     names = _unique_names(names if len(names) == len(specs) else [f"input_{k}" for k in range(len(specs))])

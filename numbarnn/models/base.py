@@ -32,11 +32,13 @@ class BaseModel(Trainer):
     @property
     def weights(self):
         """All weight arrays (live), layer by layer, in Keras's order."""
+        self._sync_host()
         return [w for layer in self.layers for w in layer.weights]
 
     @property
     def trainable_weights(self):
         """The weight arrays ``fit`` updates (live), in the order of :attr:`weights`."""
+        self._sync_host()
         return [w for layer in self.layers for w in layer.trainable_weights]
 
     def get_weights(self):
@@ -55,6 +57,7 @@ class BaseModel(Trainer):
         names = [f"{layer.name}/{n}" for layer in self.layers for n in layer.weight_names]
         for w, arr in zip(current, checked_weights(f"model {self.name!r}", names, current, weights)):
             w[...] = arr
+        self._host_changed()
 
     def count_params(self):
         """Total number of weight values."""
@@ -142,6 +145,7 @@ class BaseModel(Trainer):
         """
         check_suffix(filepath, ".keras", "save")
         self._require_built("save")
+        self._sync_host()
         keras_file.write_model(filepath, keras_config.model_to_keras(self), keras_config.weight_groups(self))
 
     def save_weights(self, filepath):
@@ -154,6 +158,7 @@ class BaseModel(Trainer):
         """
         check_suffix(filepath, ".weights.h5", "save_weights")
         self._require_built("save_weights")
+        self._sync_host()
         keras_file.write_weights(filepath, keras_config.weight_groups(self))
 
     def load_weights(self, filepath):
@@ -172,8 +177,10 @@ class BaseModel(Trainer):
         if keras_file.identify(filepath) == "numbarnn-0.1":
             self.set_weights(archive.read_weights(filepath))
             return
+        self._sync_host()  # (a file without optimizer state keeps the current one)
         with keras_file.open_weights(filepath) as weights:
             keras_config.load_weight_groups(self, weights)
+        self._host_changed()
 
 
 def check_suffix(filepath, suffix, what):

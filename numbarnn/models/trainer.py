@@ -13,6 +13,12 @@ steps: each recurrent layer's forward or backward pass over a batch is one call
 into the compiled engine. ``fit`` keeps a copy of the weights and optimizer
 state at the start of every epoch, so an exception, a non-finite loss or
 Ctrl-C leaves the model as it was after the last completed epoch.
+
+``compile(..., device="cuda")`` moves the whole training step and inference
+onto an NVIDIA GPU (:mod:`numbarnn.cuda.training`): the weights and optimizer
+state then live in device memory while the model trains, and come back to the
+host arrays when they are read (``get_weights``, ``weights``, ``save``,
+pickling) and when ``fit`` ends.
 """
 
 import contextlib
@@ -20,6 +26,7 @@ import itertools
 import math
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +41,7 @@ from .._random import LazyGenerator, child_rng
 from .._serialization import serialize
 from .._validation import check_float
 from ..engine import reductions
+from ..engine.cells import DEVICES, load_device
 from ..layers.symbolic import is_symbolic
 from . import data, streams
 
@@ -144,10 +152,13 @@ class Trainer:
         self.history = None
         self.training_generator = None  # the numpy Generator drawing a running fit's shuffling and dropout
         self._exact_row_sums = False  # see _use_exact_row_sums
+        self._device = "cpu"
+        self._device_model = None  # the numbarnn.cuda.training.DeviceModel of device="cuda", made on first use
+        self._device_dirty = False  # the device holds newer weights than the host arrays
 
     # -- compile -------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
-        """Choose the optimizer, loss and metrics for training.
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, device="cpu"):
+        """Choose the optimizer, loss and metrics for training, and the device that runs the model.
 
         Parameters
         ----------
@@ -162,7 +173,29 @@ class Trainer:
             'accuracy' (binary, categorical or sparse, from the shapes), 'mae', 'mse', ...
         loss_weights : list or dict of float, optional
             Each output's weight in the total loss (several outputs).
+        device : {'cpu', 'cuda'}, default='cpu'
+            Where training steps and predictions run. ``'cuda'`` (``pip install
+            "numbarnn[cuda]"`` and an NVIDIA GPU) runs the whole training step
+            (forward, loss, backward, optimizer update) and inference on the GPU,
+            with the weights resident there between steps; they come back to the
+            host arrays when read through the model (``get_weights``, ``weights``,
+            ``save``, pickling) and when ``fit`` ends. The device runs chains of
+            Dense, Dropout, LSTM, GRU, SimpleRNN and Bidirectional layers, with a
+            leading Masking or Embedding; the losses mse, mae, huber, binary,
+            categorical and sparse categorical cross-entropy; SGD, RMSprop, Adam
+            and AdamW. A pickled model trained on the GPU loads and predicts where
+            there is none, on the CPU, with a warning.
+
+        Raises
+        ------
+        ValueError
+            An unknown device, or a model, loss or optimizer the device cannot run.
+        ImportError
+            ``device='cuda'`` without the numba-cuda package.
+        RuntimeError
+            ``device='cuda'`` without a usable GPU (no driver, no GPU, no CUDA toolkit).
         """
+        _check_device(device)
         optimizer = optimizers_module.get(optimizer)
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse'")
@@ -175,6 +208,15 @@ class Trainer:
             weights = [None if w is None else check_float(w, "loss_weights entries", 0.0)
                        for w in _per_output(loss_weights, names, "loss_weights")]  # fmt: skip
         specs = self._metric_specs_per_output(metrics, names)
+        heads = [_Head(n, lo, w, sp) for n, lo, w, sp in zip(names, losses, weights, specs)]
+        if device == "cuda":
+            from ..cuda.training import check_model
+
+            check_model(self, heads, optimizer)
+        self._sync_host()
+        self._device_model = None
+        self._device_dirty = False
+        self._device = device
         self.optimizer = optimizer
         if isinstance(loss, dict):
             self.loss = {n: v for n, v in zip(names, losses) if v is not None}
@@ -182,7 +224,7 @@ class Trainer:
             self.loss = losses
         else:
             self.loss = losses[0]
-        self._heads = [_Head(n, lo, w, sp) for n, lo, w, sp in zip(names, losses, weights, specs)]
+        self._heads = heads
         self._compile_args = (loss, metrics, loss_weights)
         self.compiled = True
 
@@ -370,8 +412,89 @@ class Trainer:
         wv = data.prepare_sample_weight(validation_data[2], xv[0].shape[0]) if len(validation_data) == 3 else None
         return xv, yv, wv, [None] * len(xv)
 
+    # -- the device ----------------------------------------------------------
+    @property
+    def device(self):
+        """Where training and inference run: ``'cpu'`` or ``'cuda'`` (set by :meth:`compile`)."""
+        return getattr(self, "_device", "cpu")
+
+    def _set_device(self, device):
+        """Move a compiled model to another device (its weights and optimizer state go along)."""
+        self._require_compiled("_set_device")
+        _check_device(device)
+        if device == "cuda":
+            from ..cuda.training import check_model
+
+            check_model(self)
+        self._sync_host()
+        self._device_model = None
+        self._device_dirty = False
+        self._device = device
+
+    def _on_device(self):
+        return getattr(self, "_device", "cpu") != "cpu"
+
+    def _device_runner(self):
+        """The model's :class:`~numbarnn.cuda.training.DeviceModel`, made (weights copied over) on first use."""
+        if self._device_model is None:
+            from ..cuda.training import DeviceModel
+
+            self._device_model = DeviceModel(self)
+            self._device_dirty = False
+        return self._device_model
+
+    def _sync_host(self):
+        """Copy newer device weights and optimizer state into the host arrays (no-op on the CPU)."""
+        if getattr(self, "_device_dirty", False) and self._device_model is not None:
+            self._device_model.pull()
+            self._device_dirty = False
+
+    def _host_changed(self):
+        """The host weights were set: copy them to the device, if the model runs there."""
+        if getattr(self, "_device_model", None) is not None:
+            self._device_model.push()
+            self._device_dirty = False
+
+    def _device_begin(self):
+        """At the start of fit, predict or evaluate on the device: the host arrays are the truth; copy them over."""
+        if self._on_device():
+            self._sync_host()
+            if self._device_model is not None and not self._device_model.matches(self):
+                self._device_model = None  # the layers changed since: copy the new ones over
+            if self._device_model is None:
+                self._device_runner()
+            else:
+                self._host_changed()
+
+    def __getstate__(self):
+        self._sync_host()
+        state = dict(self.__dict__)
+        state["_device_model"] = None  # device arrays stay on their device; the host arrays carry the weights
+        state["_device_dirty"] = False
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_device", "cpu")
+        self._device_model = None
+        self._device_dirty = False
+        if self._device != "cpu":
+            try:
+                load_device(self._device)
+            except (ImportError, RuntimeError) as exc:
+                warnings.warn(
+                    f"model {getattr(self, 'name', '')!r} was compiled with device={self._device!r}, which cannot "
+                    f"be used here ({exc}); it runs on the CPU (device='cpu')",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self._device = "cpu"
+
     # -- one batch -----------------------------------------------------------
     def _forward(self, xs, training, rng, masks=None):
+        if self._on_device():
+            pred, out_mask, _ = self._device_runner().forward(xs[0], (masks or [None])[0], training, rng)
+            return [pred.copy_to_host()], [out_mask], None
         with _threads.blas_single_thread():  # once here, rather than once per layer
             return self.graph.forward(xs, masks or [None] * len(xs), training, rng)
 
@@ -461,9 +584,24 @@ class Trainer:
             m.reset()
 
     def _penalty(self):
+        if self._on_device() and self._device_model is not None:
+            return self._device_model.penalty()  # the weights stay where they are
         return self.graph.regularization_penalty()
 
+    def _device_train_step(self, xb, yb, wb, rng, batch_index, mb):
+        runner = self._device_runner()
+        exact = self._exact_row_sums and (wb is None or wb.ndim == 1)
+        total, value, pred, weights, bad = runner.train_step(xb[0], yb[0], wb, (mb or [None])[0], rng, exact)
+        if bad:
+            raise _NonFiniteLoss(total, batch_index)
+        self._device_dirty = True
+        if self._heads[0].metrics:
+            self._update_metrics(yb, [pred.copy_to_host()], [weights])
+        return total, [value]
+
     def _train_step(self, xb, yb, wb, rng, batch_index, mb=None):
+        if self._on_device():
+            return self._device_train_step(xb, yb, wb, rng, batch_index, mb)
         with _threads.blas_single_thread():  # once per step, rather than once per layer and pass
             graph = self.graph
             preds, masks, caches = graph.forward(xb, mb or [None] * len(xb), True, rng)
@@ -494,10 +632,18 @@ class Trainer:
         return logs
 
     def _snapshot(self):
+        if self._on_device() and self._device_model is not None:  # kept on the device: nothing comes back
+            opt = self.optimizer
+            return _DeviceSnapshot(self._device_model.snapshot(), opt.iterations, opt.learning_rate)
         opt = self.optimizer.get_state() if self.optimizer is not None else None
         return self.get_weights() if self.built else None, opt, self._state_snapshot()
 
     def _restore(self, snapshot):
+        if isinstance(snapshot, _DeviceSnapshot):
+            self._device_model.restore(snapshot.arrays)
+            self.optimizer.iterations, self.optimizer.learning_rate = snapshot.iterations, snapshot.learning_rate
+            self._device_dirty = True
+            return
         weights, opt, states = snapshot
         if weights is not None:
             for w, saved in zip(self.weights, weights):
@@ -505,6 +651,7 @@ class Trainer:
         if opt is not None:
             self.optimizer.set_state(opt)
         self._restore_states(states)
+        self._host_changed()
 
     def _state_snapshot(self):
         return [(layer, layer.get_states()) for layer in self.layers if getattr(layer, "stateful", False)]
@@ -671,8 +818,10 @@ class Trainer:
                 )
             self._fitting = True
         try:
+            self._device_begin()
             return self._epoch_loop(*args)
         finally:
+            self._sync_host()  # a fit on the device ends with the host arrays up to date
             self._fitting = False
 
     def _epoch_loop(self, epoch_batches, steps, validate, epochs, initial_epoch, verbose, user_callbacks, rng,
@@ -776,6 +925,8 @@ class Trainer:
 
     def _evaluate_batches(self, batches, steps, verbose=0):
         """Loss and metrics over checked ``(xs, ys, sample_weight, masks)`` batches, in inference mode."""
+        if not getattr(self, "_fitting", False):  # (during fit the device holds the weights already)
+            self._device_begin()
         self._reset_metrics()
         total, seen, sums = 0.0, 0, [0.0] * len(self._heads)
         bar = ProgressBar(steps, verbose) if verbose else None
@@ -873,6 +1024,7 @@ class Trainer:
             total = -(-n // batch_size)
         bar = ProgressBar(total, verbose) if verbose else None
         outs = []
+        self._device_begin()
         for b, (xb, mb) in enumerate(batches):
             outs.append(self._forward(xb, False, rng, mb)[0])
             if bar is not None:
@@ -916,6 +1068,23 @@ class Trainer:
 
     def _unlist(self, outputs):
         return outputs[0] if len(outputs) == 1 else list(outputs)
+
+
+def _check_device(device):
+    """Raise unless ``device`` can run here: ValueError (unknown), ImportError or RuntimeError (with the fix)."""
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"device must be one of {list(DEVICES)}; got {device!r}")
+    if device != "cpu":
+        load_device(device)  # the install or GPU problem, with its fix, before anything changes
+
+
+@dataclass
+class _DeviceSnapshot:
+    """A rollback point of a model on the device: device copies of the weights and slots, the step count."""
+
+    arrays: tuple
+    iterations: int
+    learning_rate: float
 
 
 def _logs_value(logs):
