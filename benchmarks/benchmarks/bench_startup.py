@@ -77,3 +77,28 @@ class StartUp:
 
     def timeraw_import_and_estimator_fit_cold(self):
         return self._raw(_ESTIMATOR, cold=True)
+
+
+# Modules ``import numbarnn`` must not load (optional extras, and frameworks it only converts
+# from or compares with); tests/test_lazy_imports.py checks the same list.
+_LAZY = ("h5py", "onnx", "onnxruntime", "numba.cuda", "numba_cuda", "dask", "distributed", "matplotlib", "torch",
+         "keras", "safetensors")  # fmt: skip
+
+_IMPORT_ONLY = """
+import sys
+import numbarnn
+loaded = [m for m in {lazy!r} if m in sys.modules]
+if loaded:
+    raise RuntimeError("import numbarnn loaded " + ", ".join(loaded))
+"""
+
+
+class ImportOnly:
+    """Seconds for a bare ``import numbarnn`` in a fresh interpreter; fails if it loads an extra of _LAZY."""
+
+    timeout = 120
+    number = 1
+    repeat = (1, 5, 60.0)
+
+    def timeraw_import_numbarnn_lazy_extras(self):
+        return _IMPORT_ONLY.format(lazy=_LAZY)

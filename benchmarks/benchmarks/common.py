@@ -30,6 +30,12 @@ MODEL_SHAPES = {
     "S5": (64, 8, 16, (32, 32), 1, "sigmoid", "binary_crossentropy"),
     "L1": (1, 100, 8, (64,), 1, None, "mse"),
     "L2": (1024, 50, 8, (128,), 1, None, "mse"),
+    # Neighbours of the named shapes, so that no optimisation serves only those: stacked small
+    # layers (N1, N4) and small batches over long sequences (N2, N3).
+    "N1": (32, 20, 8, (32, 32, 32), 1, None, "mse"),
+    "N2": (16, 200, 8, (64,), 1, None, "mse"),
+    "N3": (8, 400, 4, (32,), 1, None, "mse"),
+    "N4": (64, 30, 16, (64, 64), 1, None, "mse"),
 }
 
 
