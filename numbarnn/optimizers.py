@@ -15,6 +15,7 @@ import numpy as np
 from ._missing import missing_names
 from ._serialization import make_registry, resolve
 from ._validation import check_float, check_rate
+from .kernels import optim
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "get"]
 
@@ -153,6 +154,36 @@ class Optimizer:
         return f"{type(self).__name__}(learning_rate={self.learning_rate!r})"
 
 
+class _flat:
+    """``with _flat(*arrays) as flats``: flat C-contiguous views for the compiled updates (copies of any
+    array that is not contiguous, written back at the end)."""
+
+    __slots__ = ("arrays", "flats", "copied")
+
+    def __init__(self, *arrays):
+        self.arrays = arrays
+        self.copied = not all(a.flags.c_contiguous for a in arrays)
+        self.flats = [np.ascontiguousarray(a).reshape(-1) for a in arrays] if self.copied else [
+            a.reshape(-1) for a in arrays
+        ]
+
+    def __enter__(self):
+        return self.flats
+
+    def __exit__(self, *exc):
+        if self.copied:
+            _write_back(self.arrays, self.flats)
+        return False
+
+
+def _write_back(arrays, flats):
+    seen = set()
+    for a, f in zip(arrays, flats):  # (an array passed twice stands in for an unused slot: written once)
+        if id(a) not in seen and not np.may_share_memory(a, f):
+            a[...] = f.reshape(a.shape)
+        seen.add(id(a))
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
@@ -169,16 +200,10 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _update(self, i, g, v, lr):
-        if not self.momentum:
-            v -= lr * g
-            return
-        m = self._slots["momentum"][i]
-        m *= self.momentum
-        m -= lr * g
-        if self.nesterov:
-            v += self.momentum * m - lr * g
-        else:
-            v += m
+        m = self._slots["momentum"][i] if self.momentum else v
+        k = np.array([lr, self.momentum], v.dtype)
+        with _flat(v, g, m) as (fv, fg, fm):
+            optim.sgd_update(fv, fg, fm, bool(self.momentum), self.nesterov, k)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -203,22 +228,11 @@ class RMSprop(Optimizer):
 
     def _update(self, i, g, v, lr):
         vel = self._slots["velocity"][i]
-        vel *= self.rho
-        vel += (1 - self.rho) * g * g
-        denominator = vel + self.epsilon
-        if self.centered:
-            avg = self._slots["average_gradient"][i]
-            avg *= self.rho
-            avg += (1 - self.rho) * g
-            denominator -= avg * avg
-        increment = lr * g / np.sqrt(denominator)
-        if self.momentum:
-            mom = self._slots["momentum"][i]
-            mom *= self.momentum
-            mom += increment
-            v -= mom
-        else:
-            v -= increment
+        mom = self._slots["momentum"][i] if self.momentum else vel
+        avg = self._slots["average_gradient"][i] if self.centered else vel
+        k = np.array([self.rho, 1 - self.rho, lr, self.momentum, self.epsilon], v.dtype)
+        with _flat(v, g, vel, mom, avg) as (fv, fg, fvel, fmom, favg):
+            optim.rmsprop_update(fv, fg, fvel, fmom, favg, bool(self.momentum), self.centered, k)
 
     def get_config(self):
         return {
@@ -252,13 +266,10 @@ class Adam(Optimizer):
         t = self.iterations + 1
         alpha = lr * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
         m, vel = self._slots["momentum"][i], self._slots["velocity"][i]
-        m += (1 - self.beta_1) * (g - m)
-        vel += (1 - self.beta_2) * (g * g - vel)
-        if self.amsgrad:
-            vhat = self._slots["velocity_hat"][i]
-            np.maximum(vhat, vel, out=vhat)
-            vel = vhat
-        v -= (alpha * m) / (np.sqrt(vel) + self.epsilon)
+        vhat = self._slots["velocity_hat"][i] if self.amsgrad else vel
+        k = np.array([1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon], v.dtype)
+        with _flat(v, g, m, vel, vhat) as (fv, fg, fm, fvel, fvhat):
+            optim.adam_update(fv, fg, fm, fvel, fvhat, self.amsgrad, k)
 
     def get_config(self):
         return {
