@@ -32,7 +32,7 @@ from ..kernels.nonlinear import CODES
 from ..layers.bidirectional import Bidirectional
 from ..layers.core import Dense, Dropout, Embedding, Masking
 from ..layers.recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
-from . import ops
+from . import common, ops
 from .gru_after import gru_after_backward_device, gru_after_forward_device
 from .gru_before import gru_before_backward_device, gru_before_forward_device
 from .lstm import lstm_backward_device, lstm_forward_device
@@ -44,17 +44,11 @@ __all__ = ["SUPPORTED_LAYERS", "DeviceLayer", "make_twin", "unsupported_reason"]
 #: The layer classes that run on device="cuda".
 SUPPORTED_LAYERS = (Dense, Dropout, Embedding, Masking, LSTM, GRU, SimpleRNN, Bidirectional)
 
-_DENSE_CODES = {**{k: v for k, v in CODES.items()}, "softmax": ops.SOFTMAX}
+_DENSE_CODES = {**CODES, "softmax": ops.SOFTMAX}
 
 
 def _empty(shape, dtype):
     return cuda.device_array(shape, dtype)
-
-
-def _zeros(shape, dtype):
-    a = cuda.device_array(shape, dtype)
-    ops.fill(a, 0.0)
-    return a
 
 
 def _recurrent_reason(layer):
@@ -286,8 +280,8 @@ class RecurrentTwin(DeviceLayer):
         super().push()
         G = self.n_gates * H
         if not layer.use_bias:  # the kernels take a zero bias
-            self._bias_in = _zeros((G,), dt)
-            self._bias_rec = _zeros((G,), dt)
+            self._bias_in = ops.zeros((G,), dt)
+            self._bias_rec = ops.zeros((G,), dt)
         self._ut = _empty((G, H), dt)
         if self.cell == "gru" and not self.after:
             self._uzr = _empty((H, 2 * H), dt)
@@ -340,12 +334,12 @@ class RecurrentTwin(DeviceLayer):
         cs = _empty((T, B, H), dt) if training and self.cell == "lstm" else None
         gates = _empty((T, B, G), dt) if training and self.cell != "simple" else None
         us = _empty((T, B, H), dt) if training and self.after else None
-        h0 = _zeros((B, H), dt)
+        h0 = ops.zeros((B, H), dt)
         h_last = _empty((B, H), dt)
         act = CODES[layer.activation]
         ract = CODES[getattr(layer, "recurrent_activation", "sigmoid")]
         if self.cell == "lstm":
-            c0 = _zeros((B, H), dt)
+            c0 = ops.zeros((B, H), dt)
             lstm_forward_device(zx, U, h0, c0, mask_t, rmask, act, ract, hs, cs, gates, h_last, _empty((B, H), dt))
         elif self.after:
             gru_after_forward_device(zx, U, bias_rec, h0, mask_t, rmask, act, ract, hs, gates, us, h_last)
@@ -382,7 +376,7 @@ class RecurrentTwin(DeviceLayer):
         G = self.n_gates * H
         reverse = self._reverse()
         dhs = None
-        dh_last = _zeros((B, H), dt)
+        dh_last = ops.zeros((B, H), dt)
         if dy is not None:
             if layer.return_sequences:
                 dhs = _empty((T, B, H), dt)
@@ -401,7 +395,7 @@ class RecurrentTwin(DeviceLayer):
             transpose(U, self._ut)
         if self.cell == "lstm":
             lstm_backward_device(  # c0 is zeros, as h0: the layers on the device start from zero states
-                self._ut, h0, mask_t, rmask, act, ract, cs, gates, dhs, dh_last, _zeros((B, H), dt), zero_masked,
+                self._ut, h0, mask_t, rmask, act, ract, cs, gates, dhs, dh_last, ops.zeros((B, H), dt), zero_masked,
                 dz, dh0, _empty((B, H), dt),
             )  # fmt: skip
         elif self.after:
@@ -438,7 +432,7 @@ class RecurrentTwin(DeviceLayer):
         d_bias_in = _empty((G,), dt)
         ops.column_sums(dz2, d_bias_in)
         hd = _empty((T, B, H), dt)
-        ops.shift_states(h0, hs, *((rmask, True) if rmask is not None else (_zeros((1, 1), dt), False)), hd)
+        ops.shift_states(h0, hs, *common.or_dummy(rmask, 2, dt), hd)
         hd2 = hd.reshape(N, H)
         d_rec = _empty((H, G), dt)
         d_bias = d_bias_in

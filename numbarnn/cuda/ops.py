@@ -16,7 +16,7 @@ are optional, ``(+)=`` means ``=`` or ``+=`` (``accumulate``)::
     add                   out = a + b
     multiply              out = a * b
     scale                 out = alpha * a
-    fill                  a = value
+    fill                  a = value     (zeros: a new array of them)
     copy                  dst = src
     multiply_rows         out[n, k] = a[n, k] * s[n]
     time_major            out[t, b] = x[b, T-1-t if reverse else t]
@@ -73,6 +73,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
+from ..kernels import optim
 from ..kernels.nonlinear import HARD_SIGMOID, LINEAR, RELU, SIGMOID, TANH
 from ..losses import EPSILON
 from . import common
@@ -114,6 +115,7 @@ __all__ = [
     "sum_all",
     "sum_squares",
     "time_major",
+    "zeros",
 ]
 
 #: Activation code of the softmax along the last axis (2-D arrays), next to the codes of
@@ -343,58 +345,37 @@ def ops_kernels(dtype):
 
     # -- optimizers (flat) -------------------------------------------------------------------
 
+    # The rules of numbarnn.kernels.optim, compiled for the device: the CPU's operations in its order.
+    sgd_rule = cuda.jit(device=True, inline=True)(optim.sgd_rule)
+    rmsprop_rule = cuda.jit(device=True, inline=True)(optim.rmsprop_rule)
+    adam_rule = cuda.jit(device=True, inline=True)(optim.adam_rule)
+
     @cuda.jit
     def sgd_k(w, g, m, lr, momentum, use_momentum, nesterov):
         for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
-            gi = g[i]
-            if not use_momentum:
-                w[i] = w[i] - lr * gi
-            else:
-                mi = m[i] * momentum
-                mi = mi - lr * gi
+            w[i], mi = sgd_rule(w[i], g[i], m[i], use_momentum, nesterov, lr, momentum)
+            if use_momentum:
                 m[i] = mi
-                if nesterov:
-                    w[i] = w[i] + (momentum * mi - lr * gi)
-                else:
-                    w[i] = w[i] + mi
 
     @cuda.jit
     def rmsprop_k(w, g, vel, mom, avg, lr, rho, one_minus_rho, momentum, use_momentum, epsilon, centered):
         for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
-            gi = g[i]
-            vi = vel[i] * rho
-            vi = vi + one_minus_rho * gi * gi
-            vel[i] = vi
-            den = vi + epsilon
-            if centered:
-                ai = avg[i] * rho
-                ai = ai + one_minus_rho * gi
-                avg[i] = ai
-                den = den - ai * ai
-            inc = lr * gi / math.sqrt(den)
+            w[i], vel[i], mo, av = rmsprop_rule(
+                w[i], g[i], vel[i], mom[i], avg[i], use_momentum, centered, rho, one_minus_rho, lr, momentum, epsilon
+            )
             if use_momentum:
-                mo = mom[i] * momentum
-                mo = mo + inc
                 mom[i] = mo
-                w[i] = w[i] - mo
-            else:
-                w[i] = w[i] - inc
+            if centered:
+                avg[i] = av
 
     @cuda.jit
     def adam_k(w, g, m, v, vhat, alpha, one_minus_beta_1, one_minus_beta_2, epsilon, amsgrad):
         for i in range(cuda.grid(1), w.shape[0], cuda.gridsize(1)):
-            gi = g[i]
-            mi = m[i]
-            mi = mi + one_minus_beta_1 * (gi - mi)
-            m[i] = mi
-            vi = v[i]
-            vi = vi + one_minus_beta_2 * (gi * gi - vi)
-            v[i] = vi
+            w[i], m[i], v[i], vh = adam_rule(
+                w[i], g[i], m[i], v[i], vhat[i], amsgrad, one_minus_beta_1, one_minus_beta_2, alpha, epsilon
+            )
             if amsgrad:
-                vh = max(vhat[i], vi)
                 vhat[i] = vh
-                vi = vh
-            w[i] = w[i] - (alpha * mi) / (math.sqrt(vi) + epsilon)
 
     # -- float64 totals: one block ---------------------------------------------------------
 
@@ -916,6 +897,23 @@ def fill(a, value):
     dt = _dtype(a)
     if a.size:
         _launch(ops_kernels(dt)["fill"], a.size)(_flat(a, "a"), dt.type(value))
+
+
+def zeros(shape, dtype):
+    """A new device array of zeros.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : float32 or float64
+
+    Returns
+    -------
+    DeviceNDArray
+    """
+    a = cuda.device_array(shape, dtype)
+    fill(a, 0.0)
+    return a
 
 
 def copy(src, dst):

@@ -366,7 +366,7 @@ class DeviceModel:
         for twin, dw, _ in self._variables():
             grads = by_layer.get(id(twin.layer))
             if grads is None:  # a layer no gradient reached
-                grads = [_zeros_like(w) for w in dw]
+                grads = [ops.zeros(tuple(w.shape), w.dtype) for w in dw]
             for i, reg in _regularized(twin.layer):
                 ops.add_penalty_gradient(dw[i], grads[i], reg.l1, reg.l2)
             out.extend(grads)
@@ -434,8 +434,3 @@ def _copy(a):
     ops.copy(a, out)
     return out
 
-
-def _zeros_like(a):
-    out = cuda.device_array(a.shape, a.dtype)
-    ops.fill(out, 0.0)
-    return out

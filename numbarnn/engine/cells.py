@@ -30,7 +30,9 @@ from ..kernels.gru_before import gru_before_backward, gru_before_forward
 from ..kernels.lstm import lstm_backward, lstm_forward
 from ..kernels.simple_rnn import simple_backward, simple_forward
 
-__all__ = ["GATE_COUNTS", "DEVICES", "CellAdaptor", "ForwardBuffers", "get_adaptor", "register_adaptor"]
+__all__ = [
+    "GATE_COUNTS", "DEVICES", "CellAdaptor", "ForwardBuffers", "check_device", "get_adaptor", "register_adaptor",
+]
 
 #: Number of gate blocks of each cell's weights.
 GATE_COUNTS = {"lstm": 4, "gru": 3, "simple": 1}
@@ -324,15 +326,29 @@ def get_adaptor(cell, reset_after=True, device="cpu"):
     -------
     CellAdaptor
     """
-    if not isinstance(device, str) or device not in DEVICES:
-        raise ValueError(f"device must be one of {list(DEVICES)}; got {device!r}")
-    key = _key(device, cell, reset_after)
-    if key not in _ADAPTORS and device != "cpu":
-        load_device(device)
+    key = _key(device, cell, reset_after) if isinstance(device, str) else None
+    if key not in _ADAPTORS:
+        check_device(device)  # an unknown device, or a device whose package registers its adaptors
     try:
         return _ADAPTORS[key]
     except KeyError:
         raise ValueError(f"no {cell!r} cell on device {device!r}") from None
+
+
+def check_device(device):
+    """Raise unless ``device`` can run here; a non-CPU device's package is imported (and registers its adaptors).
+
+    Raises
+    ------
+    ValueError
+        ``device`` is not one of :data:`DEVICES` (the message lists them).
+    ImportError, RuntimeError
+        As :func:`load_device`.
+    """
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"device must be one of {list(DEVICES)}; got {device!r}")
+    if device != "cpu":
+        load_device(device)
 
 
 def load_device(device):

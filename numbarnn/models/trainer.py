@@ -41,7 +41,7 @@ from .._random import LazyGenerator, child_rng
 from .._serialization import serialize
 from .._validation import check_float
 from ..engine import reductions
-from ..engine.cells import DEVICES, load_device
+from ..engine.cells import check_device, load_device
 from ..layers.symbolic import is_symbolic
 from . import data, streams
 
@@ -195,7 +195,6 @@ class Trainer:
         RuntimeError
             ``device='cuda'`` without a usable GPU (no driver, no GPU, no CUDA toolkit).
         """
-        _check_device(device)
         optimizer = optimizers_module.get(optimizer)
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse'")
@@ -209,14 +208,7 @@ class Trainer:
                        for w in _per_output(loss_weights, names, "loss_weights")]  # fmt: skip
         specs = self._metric_specs_per_output(metrics, names)
         heads = [_Head(n, lo, w, sp) for n, lo, w, sp in zip(names, losses, weights, specs)]
-        if device == "cuda":
-            from ..cuda.training import check_model
-
-            check_model(self, heads, optimizer)
-        self._sync_host()
-        self._device_model = None
-        self._device_dirty = False
-        self._device = device
+        self._set_device(device, heads, optimizer)  # raises before anything changes
         self.optimizer = optimizer
         if isinstance(loss, dict):
             self.loss = {n: v for n, v in zip(names, losses) if v is not None}
@@ -416,23 +408,26 @@ class Trainer:
     @property
     def device(self):
         """Where training and inference run: ``'cpu'`` or ``'cuda'`` (set by :meth:`compile`)."""
-        return getattr(self, "_device", "cpu")
+        return self._device
 
-    def _set_device(self, device):
-        """Move a compiled model to another device (its weights and optimizer state go along)."""
-        self._require_compiled("_set_device")
-        _check_device(device)
+    def _set_device(self, device, heads=None, optimizer=None):
+        """Move the model to another device (its weights and optimizer state go along).
+
+        ``heads`` and ``optimizer`` are what :meth:`compile` is about to set (by default the
+        compiled ones); the check that the device can run them comes before any change.
+        """
+        check_device(device)
         if device == "cuda":
             from ..cuda.training import check_model
 
-            check_model(self)
+            check_model(self, heads, optimizer)
         self._sync_host()
         self._device_model = None
         self._device_dirty = False
         self._device = device
 
     def _on_device(self):
-        return getattr(self, "_device", "cpu") != "cpu"
+        return self._device != "cpu"
 
     def _device_runner(self):
         """The model's :class:`~numbarnn.cuda.training.DeviceModel`, made (weights copied over) on first use."""
@@ -445,13 +440,13 @@ class Trainer:
 
     def _sync_host(self):
         """Copy newer device weights and optimizer state into the host arrays (no-op on the CPU)."""
-        if getattr(self, "_device_dirty", False) and self._device_model is not None:
+        if self._device_dirty and self._device_model is not None:
             self._device_model.pull()
             self._device_dirty = False
 
     def _host_changed(self):
         """The host weights were set: copy them to the device, if the model runs there."""
-        if getattr(self, "_device_model", None) is not None:
+        if self._device_model is not None:
             self._device_model.push()
             self._device_dirty = False
 
@@ -483,7 +478,7 @@ class Trainer:
                 load_device(self._device)
             except (ImportError, RuntimeError) as exc:
                 warnings.warn(
-                    f"model {getattr(self, 'name', '')!r} was compiled with device={self._device!r}, which cannot "
+                    f"model {self.name!r} was compiled with device={self._device!r}, which cannot "
                     f"be used here ({exc}); it runs on the CPU (device='cpu')",
                     RuntimeWarning,
                     stacklevel=2,
@@ -1068,14 +1063,6 @@ class Trainer:
 
     def _unlist(self, outputs):
         return outputs[0] if len(outputs) == 1 else list(outputs)
-
-
-def _check_device(device):
-    """Raise unless ``device`` can run here: ValueError (unknown), ImportError or RuntimeError (with the fix)."""
-    if not isinstance(device, str) or device not in DEVICES:
-        raise ValueError(f"device must be one of {list(DEVICES)}; got {device!r}")
-    if device != "cpu":
-        load_device(device)  # the install or GPU problem, with its fix, before anything changes
 
 
 @dataclass
