@@ -56,3 +56,28 @@ class TutorialScore:
         return tutorial_sequence_sum.main(epochs=30, verbose=0)[1]
 
     track_sequence_sum_mse.unit = "MSE"
+
+
+class PlannedStep:
+    """The planned training step and prediction (numbarnn.models.planned) against the layer-by-layer path.
+
+    Same model, weights and batch; ``plan_steps`` off runs every layer through the
+    layer graph, as before plans were kept. Their results are bit for bit the same
+    (tests/test_planned.py); only the time differs.
+    """
+
+    params = (["lstm", "gru"], ["S1", "S3", "S5", "N1", "L1"], ["planned", "layer by layer"])
+    param_names = ["cell", "shape", "path"]
+    timeout = 300
+
+    def setup(self, cell, shape, path):
+        self.model, self.x, self.y = model_problem(cell, "float32", shape)
+        self.model.plan_steps = path == "planned"
+        self.model.train_on_batch(self.x, self.y)  # compile outside timing
+        self.model.predict_on_batch(self.x)
+
+    def time_train_step(self, cell, shape, path):
+        self.model.train_on_batch(self.x, self.y)
+
+    def time_predict(self, cell, shape, path):
+        self.model.predict_on_batch(self.x)

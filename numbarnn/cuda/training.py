@@ -44,19 +44,6 @@ from .reshape import cast
 __all__ = ["DeviceModel", "check_model"]
 
 
-def _chain_layers(model):
-    """The model's layers in call order if its graph is a chain with one input and one output, else None."""
-    graph = model.graph
-    if graph.n_inputs != 1 or len(graph.outputs) != 1 or graph.outputs[0] != (len(graph.nodes) - 1, 0):
-        return None
-    layers = []
-    for i, node in enumerate(graph.nodes):
-        if node.inbound != [(i - 1, 0)] and not (i == 0 and node.inbound == [(-1, 0)]):
-            return None
-        layers.append(node.layer)
-    return layers
-
-
 def check_layers(layers):
     """Raise ValueError naming the first layer of ``layers`` (a chain) that cannot run on device='cuda'."""
     for i, layer in enumerate(layers):
@@ -82,7 +69,7 @@ def check_model(model, heads=None, optimizer=None):
     heads : list of the trainer's output heads, optional
     optimizer : Optimizer, optional
     """
-    layers = _chain_layers(model)
+    layers = model.graph.chain_layers()
     if layers is None:
         raise ValueError(
             "device='cuda' runs models whose layers form a chain (one input, one output, each layer reading "
@@ -155,7 +142,7 @@ class DeviceModel:
     def __init__(self, model):
         check_model(model)
         self.model = model
-        self.layers = _chain_layers(model)
+        self.layers = model.graph.chain_layers()
         self.twins = [make_twin(layer) for layer in self.layers]
         self.dtype = np.dtype(self.layers[-1].dtype)
         self._slots = None
@@ -164,7 +151,7 @@ class DeviceModel:
 
     def matches(self, model):
         """Whether this device copy still has ``model``'s layers (a Sequential may have gained or lost some)."""
-        layers = _chain_layers(model)
+        layers = model.graph.chain_layers()
         return layers is not None and len(layers) == len(self.layers) and all(
             a is b and len(a.weights) == len(t.weights) for a, b, t in zip(layers, self.layers, self.twins)
         )

@@ -338,12 +338,17 @@ def rnn_backward(tape, d_outputs=None, d_states=None):
         return backward_of(p, tape.buffers, dhs, d_last)
 
 
-def backward_of(p, buf, dhs, d_last):
-    """BPTT through the adaptor, then the weight and input gradients in the public layout."""
+def backward_of(p, buf, dhs, d_last, need_dx=True):
+    """BPTT through the adaptor, then the weight and input gradients in the public layout.
+
+    Without ``need_dx`` the input gradient is not computed (``x`` is None).
+    """
     T, B, F = p.n_steps, p.n_batch, p.n_features
     a = p.adaptor
     dz, d_init = a.backward(p, buf, dhs, d_last)
     d_kernel, d_rec, d_bias = a.weight_gradients(p, buf, dz)
+    if not need_dx:
+        return RNNGradients(None, d_init, d_kernel, d_rec, d_bias)
     dz2 = dz.reshape(T * B, a.n_gates * p.units)
     dxt = _threads.rows_matmul(dz2, p.weights.kernel.T).reshape(T, B, F)  # each row on its own
     dx = np.ascontiguousarray((dxt[::-1] if p.reverse else dxt).transpose(1, 0, 2))

@@ -76,6 +76,18 @@ class LayerGraph:
         """The graph of a stack: each layer reads the one before it."""
         return cls([Node(layer, [(i - 1, 0) if i else (MODEL_INPUT, 0)]) for i, layer in enumerate(layers)])
 
+    def chain_layers(self):
+        """The layers in call order if the graph is a chain (one input, one output, each node reading the
+        one before with a single input), else None."""
+        if self.n_inputs != 1 or self.outputs != [(len(self.nodes) - 1, 0)]:
+            return None
+        layers = []
+        for i, node in enumerate(self.nodes):
+            if node.inbound != [((i - 1) if i else MODEL_INPUT, 0)]:
+                return None
+            layers.append(node.layer)
+        return layers
+
     @property
     def layers(self):
         """Each distinct layer once, in the order of its first call."""

@@ -44,6 +44,7 @@ from ..engine import reductions
 from ..engine.cells import check_device, load_device
 from ..layers.symbolic import is_symbolic
 from . import data, streams
+from .planned import PlannedChain
 
 __all__ = ["Trainer"]
 
@@ -466,6 +467,7 @@ class Trainer:
         state = dict(self.__dict__)
         state["_device_model"] = None  # device arrays stay on their device; the host arrays carry the weights
         state["_device_dirty"] = False
+        state.pop("_planned", None)  # plans and buffers are made again on first use
         return state
 
     def __setstate__(self, state):
@@ -486,12 +488,24 @@ class Trainer:
                 self._device = "cpu"
 
     # -- one batch -----------------------------------------------------------
+    #: Run a chain model's batches on plans kept across batches (:mod:`numbarnn.models.planned`), which
+    #: gives the layer-by-layer path's numbers bit for bit; False takes the layer-by-layer path.
+    plan_steps = True
+
+    def _cpu_runner(self):
+        """What runs a batch's forward and backward passes on the CPU: a PlannedChain, or the layer graph."""
+        if not self.plan_steps:
+            return self.graph
+        planned = PlannedChain.for_model(self, self.__dict__.get("_planned"))
+        self._planned = planned
+        return self.graph if planned is None else planned
+
     def _forward(self, xs, training, rng, masks=None):
         if self._on_device():
             pred, out_mask, _ = self._device_runner().forward(xs[0], (masks or [None])[0], training, rng)
             return [pred.copy_to_host()], [out_mask], None
         with _threads.blas_single_thread():  # once here, rather than once per layer
-            return self.graph.forward(xs, masks or [None] * len(xs), training, rng)
+            return self._cpu_runner().forward(xs, masks or [None] * len(xs), training, rng)
 
     def _use_exact_row_sums(self):
         """Train with exact, weighted row sums (what the estimators use; see :mod:`numbarnn.engine.reductions`).
@@ -598,7 +612,7 @@ class Trainer:
         if self._on_device():
             return self._device_train_step(xb, yb, wb, rng, batch_index, mb)
         with _threads.blas_single_thread():  # once per step, rather than once per layer and pass
-            graph = self.graph
+            graph = self._cpu_runner()
             preds, masks, caches = graph.forward(xb, mb or [None] * len(xb), True, rng)
             if self._exact_row_sums and (wb is None or wb.ndim == 1):
                 head = self._heads[0]

@@ -1,0 +1,221 @@
+"""A chain model's batches on plans made once: the recurrent layers checked and laid out once per fit.
+
+The layer-by-layer path (:meth:`LayerGraph.forward` and ``backward``) goes
+through each recurrent layer's public engine call, which checks the weights
+(shapes, dtypes, a finite scan of every array), lays them out, allocates the
+buffers of the pass and, going back, checks the gradients and computes the
+input gradient of every layer. :class:`PlannedChain` runs the same compiled
+kernels in the same order on the same numbers, so its results are identical
+bit for bit, and leaves out:
+
+- the per-call checks of the weights: each recurrent layer's
+  :class:`~numbarnn.engine.plan.WeightPlan` is made once and, before each batch,
+  only refreshed (the derived layouts and split biases, from the live arrays the
+  optimizer updates in place); it is made again if a weight array is replaced;
+- the allocation of the forward buffers, kept per batch shape;
+- the checks of the gradients reaching a recurrent layer (they come from the
+  model itself);
+- the input gradient of the first layer, which nothing reads.
+
+It runs a model whose layers form a chain (one input, one output, each layer
+reading the one before through a single input and output): the recurrent
+layers (``LSTM``, ``GRU``, ``SimpleRNN``; not ``stateful``) on their plans,
+every other layer (``Dense``, ``Dropout``, ``Masking``, ``Embedding``,
+``Bidirectional``, ``TimeDistributed``, custom layers...) through its own code,
+as the graph runs it. Other models keep the layer-by-layer path.
+"""
+
+import numpy as np
+
+from .. import _threads
+from ..engine.api import backward_of, outputs_of
+from ..engine.cells import GATE_COUNTS
+from ..engine.plan import plan_batch, plan_weights
+from ..layers.recurrent import RecurrentLayer
+
+__all__ = ["PlannedChain"]
+
+
+class _LayerStep:
+    """A layer run through its own code, as the graph runs it (one input, one output)."""
+
+    __slots__ = ("layer",)
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def forward(self, x, mask, training, rng):
+        ys, ms, cache = self.layer.forward_many([x], [mask], training, rng)
+        return ys[0], ms[0], cache
+
+    def backward(self, cache, dy, need_dx):
+        d_inputs, grads = self.layer.backward_many(cache, [dy])
+        return d_inputs[0], grads
+
+
+class _RecurrentStep:
+    """A recurrent layer on a weight plan made once, with its forward buffers kept per batch shape."""
+
+    __slots__ = ("layer", "_plan", "_arrays", "_buffers")
+
+    def __init__(self, layer):
+        self.layer = layer
+        self._plan = None
+        self._arrays = None
+        self._buffers = {}
+
+    def weights(self):
+        """The layer's :class:`WeightPlan`, checked on first use and refreshed from the live arrays after."""
+        layer = self.layer
+        bias = layer.bias if layer.use_bias else None
+        arrays = (layer.kernel, layer.recurrent_kernel, bias)
+        p = self._plan
+        if p is None or any(a is not b for a, b in zip(arrays, self._arrays)):
+            p = plan_weights(
+                layer.kernel, layer.recurrent_kernel, bias, cell=layer.cell, activation=layer.activation,
+                recurrent_activation=layer.recurrent_activation, reset_after=getattr(layer, "reset_after", True),
+                dtype=layer.dtype,
+            )  # fmt: skip
+            if p.kernel is not layer.kernel or p.recurrent_kernel is not layer.recurrent_kernel:
+                return p  # converted copies: a fresh plan every batch (the layer-by-layer path's cost)
+            self._plan, self._arrays = p, arrays
+            return p
+        a = p.adaptor
+        p.bias_in, p.bias_rec = a.split_bias(bias, p.units, p.dtype)
+        p.layout = a.layout(p.recurrent_kernel)
+        return p
+
+    def _forward_buffers(self, p, training):
+        """Training keeps its buffers per batch shape (``fit`` runs in one thread at a time, and the backward
+        pass has read a batch's buffers before the next batch writes them); prediction, which may run in
+        several threads at once, allocates its own."""
+        if not training:
+            return p.adaptor.forward_buffers(p, False)
+        key = (p.n_steps, p.n_batch, p.return_sequences)
+        buf = self._buffers.get(key)
+        if buf is None:
+            if len(self._buffers) >= 2:  # the full batches and the last, shorter one
+                self._buffers.clear()
+            buf = self._buffers[key] = p.adaptor.forward_buffers(p, True)
+        return buf
+
+    def forward(self, x, mask, training, rng):
+        layer = self.layer
+        x = np.ascontiguousarray(x, dtype=layer.dtype)
+        if mask is not None and mask.all():
+            mask = None
+        dmask = rmask = None
+        if training and (layer.dropout > 0 or layer.recurrent_dropout > 0):  # drawn as RecurrentLayer.run does
+            B, _, F = x.shape
+            if layer.dropout > 0:
+                dmask = (rng.random((B, F)) >= layer.dropout).astype(layer.dtype) / layer.dtype.type(1 - layer.dropout)
+            if layer.recurrent_dropout > 0:
+                keep = rng.random((B, layer.units)) >= layer.recurrent_dropout
+                rmask = keep.astype(layer.dtype) / layer.dtype.type(1 - layer.recurrent_dropout)
+        p = plan_batch(self.weights(), x, None, mask, dmask, rmask, reverse=layer.go_backwards,
+                       return_sequences=layer.return_sequences, zero_output_for_mask=layer.zero_output_for_mask,
+                       checked_x=True)  # fmt: skip
+        buf = self._forward_buffers(p, training)
+        p.adaptor.forward(p, buf)
+        out, _ = outputs_of(p, buf)
+        out_mask = mask if layer.return_sequences else None
+        if layer.go_backwards and layer.return_sequences:
+            out = np.ascontiguousarray(out[:, ::-1])
+            out_mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
+        return out, out_mask, ((p, buf) if training else None)
+
+    def backward(self, cache, dy, need_dx):
+        layer = self.layer
+        p, buf = cache
+        B, H, dt = p.n_batch, p.units, p.dtype
+        d_last = [np.zeros((B, H), dt) for _ in range(p.adaptor.n_states)]
+        dhs = np.zeros((0, 0, 0), dt)
+        if dy is not None:
+            dy = np.asarray(dy, dtype=dt)
+            if p.return_sequences:
+                if layer.go_backwards:  # the outputs were flipped back to the input's order
+                    dy = dy[:, ::-1]
+                seq = dy.transpose(1, 0, 2)
+                dhs = np.ascontiguousarray(seq[::-1] if p.reverse else seq)
+            else:
+                d_last[0] += dy
+        g = backward_of(p, buf, dhs, d_last, need_dx)
+        return g.x, [g.kernel, g.recurrent_kernel] + ([g.bias] if layer.use_bias else [])
+
+
+def _plannable(layer):
+    return (
+        isinstance(layer, RecurrentLayer)
+        and layer.cell in GATE_COUNTS
+        and not layer.stateful
+        and not layer.return_state
+        and type(layer).forward is RecurrentLayer.forward
+    )
+
+
+class PlannedChain:
+    """A chain model's forward and backward passes on kept plans (internal; see the module docstring).
+
+    Mirrors :meth:`LayerGraph.forward` and :meth:`LayerGraph.backward` for a
+    model with one input and one output, so the trainer calls it in their place.
+
+    Parameters
+    ----------
+    model : Sequential or Model
+        Built; :meth:`for_model` says whether it can be planned.
+    layers : list of Layer
+        The chain, in call order.
+    """
+
+    def __init__(self, model, layers):
+        self.model = model
+        self.layers = layers
+        self.steps = [_RecurrentStep(layer) if _plannable(layer) else _LayerStep(layer) for layer in layers]
+
+    @classmethod
+    def for_model(cls, model, cached=None):
+        """A :class:`PlannedChain` for ``model`` (``cached`` if it still fits), or None when it cannot be planned."""
+        layers = model.graph.chain_layers()
+        if layers is None or not layers or not any(_plannable(layer) for layer in layers):
+            return None
+        if cached is not None and len(cached.layers) == len(layers) and all(
+            a is b for a, b in zip(cached.layers, layers)
+        ):
+            return cached
+        if len({id(layer) for layer in layers}) != len(layers):
+            return None  # a layer called twice: its gradients add up, as only the graph does
+        if any(layer.takes_list or node.n_outputs != 1 for layer, node in zip(layers, model.graph.nodes)):
+            return None
+        return cls(model, layers)
+
+    def forward(self, inputs, masks, training, rng):
+        """As :meth:`LayerGraph.forward`: ``([output], [output mask], caches)``."""
+        x, mask = inputs[0], masks[0]
+        caches = []
+        with _threads.blas_single_thread():
+            for step in self.steps:
+                x, mask, cache = step.forward(x, mask, training, rng)
+                caches.append(cache)
+        return [x], [mask], caches
+
+    def backward(self, caches, d_outputs, layers=None):
+        """As :meth:`LayerGraph.backward`: one gradient per trainable weight of ``layers``, penalties added."""
+        d = d_outputs[0]
+        by_layer = {}
+        with _threads.blas_single_thread():
+            for i in range(len(self.steps) - 1, -1, -1):
+                if d is None:
+                    break
+                step = self.steps[i]
+                d, grads = step.backward(caches[i], d, i > 0)
+                if step.layer.trainable and grads:
+                    by_layer[id(step.layer)] = grads
+        out = []
+        for layer in self.model.layers if layers is None else layers:
+            grads = by_layer.get(id(layer))
+            if grads is None:
+                grads = [np.zeros_like(w) for w in layer.trainable_weights]
+                if not grads:
+                    continue
+            out.extend(layer.add_regularization_gradients(grads))
+        return out
