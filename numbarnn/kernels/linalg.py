@@ -10,8 +10,8 @@ four rows go through the loop together for speed, and a row's bits are the
 same in a block of four, in the remainder, or alone.
 
 The loop runs over contiguous rows of ``b`` and ``out`` (unit stride), which
-LLVM vectorises; on the shapes of ``benchmarks/`` it runs at 0.7x to 2x the
-time of a single-threaded BLAS call on the same product.
+LLVM vectorises; without fused multiply-adds it reaches a fraction of BLAS's
+rate (``benchmarks/compare_pytorch.py`` prints the fraction for every shape).
 """
 
 import numpy as np
@@ -23,6 +23,13 @@ from .._config import EXACT_JIT_OPTIONS
 @njit(**EXACT_JIT_OPTIONS)
 def matmul_into(a, b, out):
     """Write ``a @ b`` into ``out``, each row independently of the others.
+
+    Each output element is ``((0 + a[i, 0] b[0, j]) + a[i, 1] b[1, j]) + ...``, in
+    ``p`` order, however the loops are unrolled: blocks of four rows take two
+    ``p`` per pass over the output rows, a remaining row takes four, and both
+    add the terms one at a time, so a row's bits do not depend on which path
+    computed it (tests/test_determinism.py). Unrolling ``p`` halves (or
+    quarters) the loads and stores of the output rows, which bound the loop.
 
     Parameters
     ----------
@@ -40,7 +47,20 @@ def matmul_into(a, b, out):
             o1[j] = 0.0
             o2[j] = 0.0
             o3[j] = 0.0
-        for p in range(k):
+        p = 0
+        while p + 2 <= k:
+            a0, a1, a2, a3 = a[i, p], a[i + 1, p], a[i + 2, p], a[i + 3, p]
+            e0, e1, e2, e3 = a[i, p + 1], a[i + 1, p + 1], a[i + 2, p + 1], a[i + 3, p + 1]
+            bp, bq = b[p], b[p + 1]
+            for j in range(n):
+                bj = bp[j]
+                cj = bq[j]
+                o0[j] = (o0[j] + a0 * bj) + e0 * cj
+                o1[j] = (o1[j] + a1 * bj) + e1 * cj
+                o2[j] = (o2[j] + a2 * bj) + e2 * cj
+                o3[j] = (o3[j] + a3 * bj) + e3 * cj
+            p += 2
+        if p < k:
             a0, a1, a2, a3 = a[i, p], a[i + 1, p], a[i + 2, p], a[i + 3, p]
             bp = b[p]
             for j in range(n):
@@ -54,11 +74,19 @@ def matmul_into(a, b, out):
         o = out[i]
         for j in range(n):
             o[j] = 0.0
-        for p in range(k):
+        p = 0
+        while p + 4 <= k:
+            c0, c1, c2, c3 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
+            for j in range(n):
+                o[j] = (((o[j] + c0 * b0[j]) + c1 * b1[j]) + c2 * b2[j]) + c3 * b3[j]
+            p += 4
+        while p < k:
             ap = a[i, p]
             bp = b[p]
             for j in range(n):
                 o[j] += ap * bp[j]
+            p += 1
         i += 1
 
 
