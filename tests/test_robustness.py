@@ -130,7 +130,8 @@ def test_kernel_tanh_and_sigmoid_accuracy(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_matmul_into_rows_are_independent_of_the_block(dtype):
     rng = np.random.default_rng(0)
-    for m, k, n in [(2, 3, 4), (9, 24, 96), (64, 64, 256), (13, 1, 7)]:
+    # every remainder of the four-row blocks and of the four-term passes over k
+    for m, k, n in [(2, 3, 4), (9, 24, 96), (64, 64, 256), (13, 1, 7), (7, 5, 33), (11, 6, 17), (5, 7, 64), (8, 130, 20), (6, 131, 512)]:
         a, b = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
         out = np.empty((m, n), dtype)
         linalg.matmul_into(a, b, out)
