@@ -226,3 +226,15 @@ def test_backward_without_input_gradient():
     assert short.x is None and full.x.shape == x.shape
     np.testing.assert_array_equal(short.kernel, full.kernel)
     np.testing.assert_array_equal(short.recurrent_kernel, full.recurrent_kernel)
+
+
+def test_training_buffers_are_one_batch_shape_and_dropped_after_fit():
+    x, y = _data(9)
+    model = _pair(MODELS["stacked"], (T, F))[0]
+    model.fit(x[:30], y[:30], batch_size=16, epochs=1, verbose=0)  # batches of 16 and 14
+    steps = [s for s in model._planned.steps if isinstance(s, _RecurrentStep)]
+    assert len(steps) == 3 and all(s._buffers is None for s in steps)
+    model.train_on_batch(x[:16], y[:16])
+    assert all(s._buffers[0][1] == 16 for s in steps)  # kept between train_on_batch calls
+    model.train_on_batch(x[:5], y[:5])
+    assert all(s._buffers[0][1] == 5 for s in steps)  # replaced, not added

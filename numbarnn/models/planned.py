@@ -12,7 +12,8 @@ bit for bit, and leaves out:
   :class:`~numbarnn.engine.plan.WeightPlan` is made once and, before each batch,
   only refreshed (the derived layouts and split biases, from the live arrays the
   optimizer updates in place); it is made again if a weight array is replaced;
-- the allocation of the forward buffers, kept per batch shape;
+- the allocation of the forward buffers, kept for the batch shape while ``fit``
+  runs (and between calls of ``train_on_batch``), dropped when ``fit`` ends;
 - the checks of the gradients reaching a recurrent layer (they come from the
   model itself);
 - the input gradient of the first layer, which nothing reads.
@@ -62,7 +63,7 @@ class _RecurrentStep:
         self.layer = layer
         self._plan = None
         self._arrays = None
-        self._buffers = {}
+        self._buffers = None  # (batch shape, ForwardBuffers) of the last training batch
 
     def weights(self):
         """The layer's :class:`WeightPlan`, checked on first use and refreshed from the live arrays after."""
@@ -86,18 +87,21 @@ class _RecurrentStep:
         return p
 
     def _forward_buffers(self, p, training):
-        """Training keeps its buffers per batch shape (``fit`` runs in one thread at a time, and the backward
-        pass has read a batch's buffers before the next batch writes them); prediction, which may run in
-        several threads at once, allocates its own."""
+        """Training keeps the buffers of one batch shape (``fit`` runs in one thread at a time, and the
+        backward pass has read a batch's buffers before the next batch writes them; a shorter last batch
+        replaces them, so no more is held than one step needs); prediction, which may run in several
+        threads at once, allocates its own."""
         if not training:
             return p.adaptor.forward_buffers(p, False)
         key = (p.n_steps, p.n_batch, p.return_sequences)
-        buf = self._buffers.get(key)
-        if buf is None:
-            if len(self._buffers) >= 2:  # the full batches and the last, shorter one
-                self._buffers.clear()
-            buf = self._buffers[key] = p.adaptor.forward_buffers(p, True)
-        return buf
+        if self._buffers is None or self._buffers[0] != key:
+            self._buffers = None  # freed before the new ones are allocated
+            self._buffers = (key, p.adaptor.forward_buffers(p, True))
+        return self._buffers[1]
+
+    def release(self):
+        """Drop the kept training buffers."""
+        self._buffers = None
 
     def forward(self, x, mask, training, rng):
         layer = self.layer
@@ -187,6 +191,12 @@ class PlannedChain:
         if any(layer.takes_list or node.n_outputs != 1 for layer, node in zip(layers, model.graph.nodes)):
             return None
         return cls(model, layers)
+
+    def release(self):
+        """Drop every kept training buffer (the end of ``fit``); the weight plans stay."""
+        for step in self.steps:
+            if isinstance(step, _RecurrentStep):
+                step.release()
 
     def forward(self, inputs, masks, training, rng):
         """As :meth:`LayerGraph.forward`: ``([output], [output mask], caches)``."""

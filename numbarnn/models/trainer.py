@@ -831,6 +831,8 @@ class Trainer:
             return self._epoch_loop(*args)
         finally:
             self._sync_host()  # a fit on the device ends with the host arrays up to date
+            if self.__dict__.get("_planned") is not None:
+                self._planned.release()  # the kept training buffers: a step's worth of memory
             self._fitting = False
 
     def _epoch_loop(self, epoch_batches, steps, validate, epochs, initial_epoch, verbose, user_callbacks, rng,
