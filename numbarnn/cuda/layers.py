@@ -311,12 +311,8 @@ class RecurrentTwin(DeviceLayer):
         if mask is not None and mask.all():
             mask = None
         dmask = rmask = None
-        if training and layer.dropout > 0:
-            keep = (rng.random((B, F)) >= layer.dropout).astype(dt) / dt.type(1 - layer.dropout)
-            dmask = cuda.to_device(keep)
-        if training and layer.recurrent_dropout > 0:
-            keep = rng.random((B, H)) >= layer.recurrent_dropout
-            rmask = cuda.to_device(keep.astype(dt) / dt.type(1 - layer.recurrent_dropout))
+        if training:  # the CPU's masks, drawn from the same generator in the same order
+            dmask, rmask = (None if m is None else cuda.to_device(m) for m in layer.draw_dropout_masks(rng, B, F))
         xt = _empty((T, B, F), dt)
         ops.time_major(x, xt, reverse)
         if dmask is not None:

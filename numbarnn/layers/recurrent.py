@@ -212,18 +212,29 @@ class RecurrentLayer(Layer):
         if not training:
             out, states = rnn_inference(x, self.kernel, self.recurrent_kernel, bias, **options)
             return (out, states, None) if with_states else (out, None)
-        dmask = rmask = None
-        if use_dropout:
-            B, _, F = x.shape
-            if self.dropout > 0:
-                dmask = (rng.random((B, F)) >= self.dropout).astype(self.dtype) / self.dtype.type(1 - self.dropout)
-            if self.recurrent_dropout > 0:
-                keep = rng.random((B, self.units)) >= self.recurrent_dropout
-                rmask = keep.astype(self.dtype) / self.dtype.type(1 - self.recurrent_dropout)
+        dmask, rmask = self.draw_dropout_masks(rng, x.shape[0], x.shape[2]) if use_dropout else (None, None)
         out, states, tape = rnn_forward(
             x, self.kernel, self.recurrent_kernel, bias, dropout_mask=dmask, recurrent_dropout_mask=rmask, **options
         )
         return (out, states, tape) if with_states else (out, tape)
+
+    def draw_dropout_masks(self, rng, batch, features):
+        """A training batch's input and recurrent dropout masks, drawn from ``rng`` in that order.
+
+        Returns
+        -------
+        dropout_mask : ndarray of shape (batch, features), or None without input dropout
+        recurrent_dropout_mask : ndarray of shape (batch, units), or None without recurrent dropout
+            Kept entries are ``1 / (1 - rate)``, dropped ones 0, in the layer's dtype.
+        """
+        dmask = rmask = None
+        if self.dropout > 0:
+            keep = rng.random((batch, features)) >= self.dropout
+            dmask = keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
+        if self.recurrent_dropout > 0:
+            keep = rng.random((batch, self.units)) >= self.recurrent_dropout
+            rmask = keep.astype(self.dtype) / self.dtype.type(1 - self.recurrent_dropout)
+        return dmask, rmask
 
     def gradients(self, tape, dy, d_states=None, with_initial=False):
         """(dx, grads) from a tape of :meth:`run` and the gradient on its aligned outputs.

@@ -109,13 +109,8 @@ class _RecurrentStep:
         if mask is not None and mask.all():
             mask = None
         dmask = rmask = None
-        if training and (layer.dropout > 0 or layer.recurrent_dropout > 0):  # drawn as RecurrentLayer.run does
-            B, _, F = x.shape
-            if layer.dropout > 0:
-                dmask = (rng.random((B, F)) >= layer.dropout).astype(layer.dtype) / layer.dtype.type(1 - layer.dropout)
-            if layer.recurrent_dropout > 0:
-                keep = rng.random((B, layer.units)) >= layer.recurrent_dropout
-                rmask = keep.astype(layer.dtype) / layer.dtype.type(1 - layer.recurrent_dropout)
+        if training and (layer.dropout > 0 or layer.recurrent_dropout > 0):  # as RecurrentLayer.run draws them
+            dmask, rmask = layer.draw_dropout_masks(rng, x.shape[0], x.shape[2])
         p = plan_batch(self.weights(), x, None, mask, dmask, rmask, reverse=layer.go_backwards,
                        return_sequences=layer.return_sequences, zero_output_for_mask=layer.zero_output_for_mask,
                        checked_x=True)  # fmt: skip
