@@ -238,3 +238,16 @@ def test_training_buffers_are_one_batch_shape_and_dropped_after_fit():
     assert all(s._buffers[0][1] == 16 for s in steps)  # kept between train_on_batch calls
     model.train_on_batch(x[:5], y[:5])
     assert all(s._buffers[0][1] == 5 for s in steps)  # replaced, not added
+
+
+def test_non_finite_values_between_layers_raise_as_on_the_layer_path():
+    x, _ = _data(10)
+    errors = []
+    for planned in (True, False):
+        model = Sequential([Input((T, F)), Dense(4), LSTM(3)])
+        model.plan_steps = planned
+        model.layers[0].kernel[...] = 3e38  # float32 overflow: the LSTM's input is infinite
+        with pytest.raises(ValueError) as info:
+            model.predict(x, verbose=0)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]

@@ -14,9 +14,10 @@ bit for bit, and leaves out:
   optimizer updates in place); it is made again if a weight array is replaced;
 - the allocation of the forward buffers, kept for the batch shape while ``fit``
   runs (and between calls of ``train_on_batch``), dropped when ``fit`` ends;
-- the checks of the gradients reaching a recurrent layer (they come from the
-  model itself);
 - the input gradient of the first layer, which nothing reads.
+
+The inputs and the gradients reaching a recurrent layer are checked as on
+the layer-by-layer path (a non-finite value raises the same error).
 
 It runs a model whose layers form a chain (one input, one output, each layer
 reading the one before through a single input and output): the recurrent
@@ -29,10 +30,10 @@ as the graph runs it. Other models keep the layer-by-layer path.
 import numpy as np
 
 from .. import _threads
+from .._validation import as_float_array
 from ..engine.api import backward_of, outputs_of
-from ..engine.cells import GATE_COUNTS
 from ..engine.plan import plan_batch, plan_weights
-from ..layers.recurrent import RecurrentLayer
+from ..layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["PlannedChain"]
 
@@ -105,15 +106,15 @@ class _RecurrentStep:
 
     def forward(self, x, mask, training, rng):
         layer = self.layer
-        x = np.ascontiguousarray(x, dtype=layer.dtype)
+        x = np.ascontiguousarray(x, dtype=layer.dtype)  # checked (3-D, finite) by plan_batch, as on the layer path
         if mask is not None and mask.all():
             mask = None
         dmask = rmask = None
         if training and (layer.dropout > 0 or layer.recurrent_dropout > 0):  # as RecurrentLayer.run draws them
             dmask, rmask = layer.draw_dropout_masks(rng, x.shape[0], x.shape[2])
         p = plan_batch(self.weights(), x, None, mask, dmask, rmask, reverse=layer.go_backwards,
-                       return_sequences=layer.return_sequences, zero_output_for_mask=layer.zero_output_for_mask,
-                       checked_x=True)  # fmt: skip
+                       return_sequences=layer.return_sequences,
+                       zero_output_for_mask=layer.zero_output_for_mask)  # fmt: skip
         buf = self._forward_buffers(p, training)
         p.adaptor.forward(p, buf)
         out, _ = outputs_of(p, buf)
@@ -130,7 +131,8 @@ class _RecurrentStep:
         d_last = [np.zeros((B, H), dt) for _ in range(p.adaptor.n_states)]
         dhs = np.zeros((0, 0, 0), dt)
         if dy is not None:
-            dy = np.asarray(dy, dtype=dt)
+            shape = (B, p.n_steps, H) if p.return_sequences else (B, H)
+            dy = as_float_array(dy, "d_outputs", dt, shape=shape)  # a non-finite gradient stops here, as before
             if p.return_sequences:
                 if layer.go_backwards:  # the outputs were flipped back to the input's order
                     dy = dy[:, ::-1]
@@ -143,13 +145,8 @@ class _RecurrentStep:
 
 
 def _plannable(layer):
-    return (
-        isinstance(layer, RecurrentLayer)
-        and layer.cell in GATE_COUNTS
-        and not layer.stateful
-        and not layer.return_state
-        and type(layer).forward is RecurrentLayer.forward
-    )
+    """The built-in recurrent layers (not a subclass, which may change how they run), not stateful."""
+    return type(layer) in (LSTM, GRU, SimpleRNN) and not layer.stateful and not layer.return_state
 
 
 class PlannedChain:
