@@ -3,15 +3,21 @@
 from .common import model_problem
 
 
+def _warm_problem(cell, dtype, shape):
+    """``model_problem``'s model and batch, with one training step and one prediction run (compiled)."""
+    model, x, y = model_problem(cell, dtype, shape)
+    model.train_on_batch(x, y)
+    model.predict_on_batch(x)
+    return model, x, y
+
+
 class TrainStep:
     params = (["lstm", "gru", "simple"], ["float32", "float64"], ["S1", "S2", "S3", "S4", "S5"])
     param_names = ["cell", "dtype", "shape"]
     timeout = 600
 
     def setup(self, cell, dtype, shape):
-        self.model, self.x, self.y = model_problem(cell, dtype, shape)
-        self.model.train_on_batch(self.x, self.y)  # compile outside timing
-        self.model.predict_on_batch(self.x)
+        self.model, self.x, self.y = _warm_problem(cell, dtype, shape)  # compiled outside timing
 
     def time_train_step(self, cell, dtype, shape):
         self.model.train_on_batch(self.x, self.y)
@@ -71,10 +77,9 @@ class PlannedStep:
     timeout = 300
 
     def setup(self, cell, shape, path):
-        self.model, self.x, self.y = model_problem(cell, "float32", shape)
+        self.model, self.x, self.y = _warm_problem(cell, "float32", shape)  # compiled outside timing
         self.model.plan_steps = path == "planned"
-        self.model.train_on_batch(self.x, self.y)  # compile outside timing
-        self.model.predict_on_batch(self.x)
+        self.model.train_on_batch(self.x, self.y)  # the chosen path warmed too
 
     def time_train_step(self, cell, shape, path):
         self.model.train_on_batch(self.x, self.y)

@@ -208,11 +208,10 @@ class RecurrentLayer(Layer):
         options = self._engine_options(mask, reverse)
         if initial_state is not None:
             options["initial_state"] = list(initial_state)
-        use_dropout = training and (self.dropout > 0 or self.recurrent_dropout > 0)
         if not training:
             out, states = rnn_inference(x, self.kernel, self.recurrent_kernel, bias, **options)
             return (out, states, None) if with_states else (out, None)
-        dmask, rmask = self.draw_dropout_masks(rng, x.shape[0], x.shape[2]) if use_dropout else (None, None)
+        dmask, rmask = self.draw_dropout_masks(rng, x.shape[0], x.shape[2])
         out, states, tape = rnn_forward(
             x, self.kernel, self.recurrent_kernel, bias, dropout_mask=dmask, recurrent_dropout_mask=rmask, **options
         )

@@ -177,6 +177,14 @@ class LayerGraph:
             for port, d in zip(node.inbound, d_inputs):
                 if port[0] != MODEL_INPUT:
                     self._accumulate(pending, port, d)
+        return self.ordered_gradients(layer_grads, layers)
+
+    def ordered_gradients(self, layer_grads, layers=None):
+        """One gradient per trainable weight of ``layers`` (:attr:`layers` by default), in order.
+
+        ``layer_grads`` maps ``id(layer)`` to that layer's weight gradients; a layer no
+        gradient reached gets zeros. Each layer's regularizer gradients are added.
+        """
         out = []
         for layer in self._layers if layers is None else layers:
             grads = layer_grads.get(id(layer))

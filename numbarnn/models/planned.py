@@ -29,7 +29,6 @@ as the graph runs it. Other models keep the layer-by-layer path.
 
 import numpy as np
 
-from .. import _threads
 from .._validation import as_float_array
 from ..engine.api import backward_of, outputs_of
 from ..engine.plan import plan_batch, plan_weights
@@ -56,7 +55,7 @@ class _LayerStep:
 
 
 class _RecurrentStep:
-    """A recurrent layer on a weight plan made once, with its forward buffers kept per batch shape."""
+    """A recurrent layer on a weight plan made once, with its training buffers kept for one batch shape."""
 
     __slots__ = ("layer", "_plan", "_arrays", "_buffers")
 
@@ -109,9 +108,7 @@ class _RecurrentStep:
         x = np.ascontiguousarray(x, dtype=layer.dtype)  # checked (3-D, finite) by plan_batch, as on the layer path
         if mask is not None and mask.all():
             mask = None
-        dmask = rmask = None
-        if training and (layer.dropout > 0 or layer.recurrent_dropout > 0):  # as RecurrentLayer.run draws them
-            dmask, rmask = layer.draw_dropout_masks(rng, x.shape[0], x.shape[2])
+        dmask, rmask = layer.draw_dropout_masks(rng, x.shape[0], x.shape[2]) if training else (None, None)
         p = plan_batch(self.weights(), x, None, mask, dmask, rmask, reverse=layer.go_backwards,
                        return_sequences=layer.return_sequences,
                        zero_output_for_mask=layer.zero_output_for_mask)  # fmt: skip
@@ -153,7 +150,8 @@ class PlannedChain:
     """A chain model's forward and backward passes on kept plans (internal; see the module docstring).
 
     Mirrors :meth:`LayerGraph.forward` and :meth:`LayerGraph.backward` for a
-    model with one input and one output, so the trainer calls it in their place.
+    model with one input and one output, so the trainer calls it in their place
+    (with BLAS held to one thread, as for the graph).
 
     Parameters
     ----------
@@ -194,30 +192,20 @@ class PlannedChain:
         """As :meth:`LayerGraph.forward`: ``([output], [output mask], caches)``."""
         x, mask = inputs[0], masks[0]
         caches = []
-        with _threads.blas_single_thread():
-            for step in self.steps:
-                x, mask, cache = step.forward(x, mask, training, rng)
-                caches.append(cache)
+        for step in self.steps:
+            x, mask, cache = step.forward(x, mask, training, rng)
+            caches.append(cache)
         return [x], [mask], caches
 
     def backward(self, caches, d_outputs, layers=None):
         """As :meth:`LayerGraph.backward`: one gradient per trainable weight of ``layers``, penalties added."""
         d = d_outputs[0]
         by_layer = {}
-        with _threads.blas_single_thread():
-            for i in range(len(self.steps) - 1, -1, -1):
-                if d is None:
-                    break
-                step = self.steps[i]
-                d, grads = step.backward(caches[i], d, i > 0)
-                if step.layer.trainable and grads:
-                    by_layer[id(step.layer)] = grads
-        out = []
-        for layer in self.model.layers if layers is None else layers:
-            grads = by_layer.get(id(layer))
-            if grads is None:
-                grads = [np.zeros_like(w) for w in layer.trainable_weights]
-                if not grads:
-                    continue
-            out.extend(layer.add_regularization_gradients(grads))
-        return out
+        for i in range(len(self.steps) - 1, -1, -1):
+            if d is None:
+                break
+            step = self.steps[i]
+            d, grads = step.backward(caches[i], d, i > 0)
+            if step.layer.trainable and grads:
+                by_layer[id(step.layer)] = grads
+        return self.model.graph.ordered_gradients(by_layer, layers)

@@ -156,6 +156,7 @@ class Trainer:
         self._device = "cpu"
         self._device_model = None  # the numbarnn.cuda.training.DeviceModel of device="cuda", made on first use
         self._device_dirty = False  # the device holds newer weights than the host arrays
+        self._planned = None  # the PlannedChain of the CPU, made on first use (see _cpu_runner)
 
     # -- compile -------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, device="cpu"):
@@ -467,12 +468,13 @@ class Trainer:
         state = dict(self.__dict__)
         state["_device_model"] = None  # device arrays stay on their device; the host arrays carry the weights
         state["_device_dirty"] = False
-        state.pop("_planned", None)  # plans and buffers are made again on first use
+        state["_planned"] = None  # plans and buffers are made again on first use
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.__dict__.setdefault("_device", "cpu")
+        self._planned = None
         self._device_model = None
         self._device_dirty = False
         if self._device != "cpu":
@@ -496,9 +498,8 @@ class Trainer:
         """What runs a batch's forward and backward passes on the CPU: a PlannedChain, or the layer graph."""
         if not self.plan_steps:
             return self.graph
-        planned = PlannedChain.for_model(self, self.__dict__.get("_planned"))
-        self._planned = planned
-        return self.graph if planned is None else planned
+        self._planned = PlannedChain.for_model(self, self._planned)
+        return self.graph if self._planned is None else self._planned
 
     def _forward(self, xs, training, rng, masks=None):
         if self._on_device():
@@ -831,7 +832,7 @@ class Trainer:
             return self._epoch_loop(*args)
         finally:
             self._sync_host()  # a fit on the device ends with the host arrays up to date
-            if self.__dict__.get("_planned") is not None:
+            if self._planned is not None:
                 self._planned.release()  # the kept training buffers: a step's worth of memory
             self._fitting = False
 
