@@ -37,6 +37,7 @@ class CudaLSTMAdaptor(LSTMAdaptor):
     """
 
     device = "cuda"
+    packed = False  # its kernels read the plain layout
 
     def forward(self, p, buf):
         """Run the forward kernels over the whole batch of plan ``p``, filling the host buffers ``buf``."""
@@ -66,6 +67,7 @@ class CudaGRUAfterAdaptor(GRUAfterAdaptor):
     """
 
     device = "cuda"
+    packed = False  # its kernels read the plain layout
 
     def forward(self, p, buf):
         """Run the forward kernels over the whole batch of plan ``p``, filling the host buffers ``buf``."""
@@ -94,6 +96,7 @@ class CudaGRUBeforeAdaptor(GRUBeforeAdaptor):
     """
 
     device = "cuda"
+    packed = False  # its kernels read the plain layout
 
     def forward(self, p, buf):
         """Run the forward kernels over the whole batch of plan ``p``, filling the host buffers ``buf``."""
@@ -123,6 +126,7 @@ class CudaSimpleAdaptor(SimpleAdaptor):
     """
 
     device = "cuda"
+    packed = False  # its kernels read the plain layout
 
     def forward(self, p, buf):
         """Run the forward kernels over the whole batch of plan ``p``, filling the host buffers ``buf``."""

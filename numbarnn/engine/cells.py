@@ -1,7 +1,8 @@
 """One adaptor per cell: what the engine does for an LSTM, a GRU (each reset form) and a SimpleRNN.
 
 An adaptor owns, for its cell, the layout its kernels take (bias split, split
-recurrent kernels), the buffers a forward pass fills, the kernel calls over a
+recurrent kernels, and on the CPU every kernel packed into the panels of the
+register-tiled product, :mod:`numbarnn.kernels.panels`), the buffers a forward pass fills, the kernel calls over a
 block of batch rows, and the weight-gradient rule after the backward loop. The
 engine (:mod:`numbarnn.engine.api`) calls only the adaptor's methods, so it has
 no per-cell branches.
@@ -28,6 +29,7 @@ from .reductions import rows_gram, rows_sum
 from ..kernels.gru_after import gru_after_backward, gru_after_forward
 from ..kernels.gru_before import gru_before_backward, gru_before_forward
 from ..kernels.lstm import lstm_backward, lstm_forward
+from ..kernels.panels import pack_panels
 from ..kernels.simple_rnn import simple_backward, simple_forward
 
 __all__ = [
@@ -84,6 +86,7 @@ class CellAdaptor:
     keeps_cells = False  # training keeps c_t (LSTM)
     keeps_gates = False  # training keeps the activated gates
     keeps_us = False  # training keeps the recurrent candidate term (reset_after GRU)
+    packed = True  # the kernels take the weights packed into panels (the CPU's; a device's may not)
 
     # -- layout --------------------------------------------------------------
     def split_bias(self, bias, H, dtype):
@@ -92,9 +95,11 @@ class CellAdaptor:
             return np.zeros(self.n_gates * H, dtype), np.zeros(0, dtype)
         return as_float_array(bias, "bias", dtype, shape=(self.n_gates * H,)), np.zeros(0, dtype)
 
-    def layout(self, recurrent_kernel):
-        """Derived arrays the forward kernel takes (none by default)."""
-        return {}
+    def layout(self, kernel, recurrent_kernel):
+        """Derived arrays the forward kernel takes: the kernels packed into panels (none when not ``packed``)."""
+        if not self.packed:
+            return {}
+        return {"wp": pack_panels(kernel), "up": pack_panels(recurrent_kernel)}
 
     # -- forward -------------------------------------------------------------
     def forward_buffers(self, p, training):
@@ -138,8 +143,9 @@ class CellAdaptor:
         return dz, d_init
 
     def backward_layout(self, p):
-        """Transposed recurrent kernels the backward kernel takes."""
-        return {"ut": np.ascontiguousarray(p.weights.recurrent_kernel.T)}
+        """The transposed recurrent kernel the backward kernel takes: packed (``utp``) or plain (``ut``)."""
+        ut = p.weights.recurrent_kernel.T
+        return {"utp": pack_panels(ut)} if self.packed else {"ut": np.ascontiguousarray(ut)}
 
     def backward_rows(self, p, buf, layout, dhs, d_last, dz, d_init, b0, b1):
         raise NotImplementedError
@@ -179,14 +185,14 @@ class LSTMAdaptor(CellAdaptor):
         w = p.weights
         h0, c0 = p.states0
         lstm_forward(
-            p.xt, w.kernel, w.bias_in, w.recurrent_kernel, h0, c0, p.mask_t, p.rmask, w.act, w.ract, b0, b1,
+            p.xt, w.layout["wp"], w.bias_in, w.layout["up"], h0, c0, p.mask_t, p.rmask, w.act, w.ract, b0, b1,
             buf.hs, buf.cs, buf.gates, buf.states[0], buf.states[1],
         )  # fmt: skip
 
     def backward_rows(self, p, buf, layout, dhs, d_last, dz, d_init, b0, b1):
         w = p.weights
         lstm_backward(
-            layout["ut"], p.states0[1], p.mask_t, p.rmask, w.act, w.ract, b0, b1, buf.cs, buf.gates, dhs,
+            layout["utp"], p.states0[1], p.mask_t, p.rmask, w.act, w.ract, b0, b1, buf.cs, buf.gates, dhs,
             d_last[0], d_last[1], p.zero_masked, dz, d_init[0], d_init[1],
         )  # fmt: skip
 
@@ -208,14 +214,14 @@ class GRUAfterAdaptor(CellAdaptor):
     def forward_rows(self, p, buf, b0, b1):
         w = p.weights
         gru_after_forward(
-            p.xt, w.kernel, w.bias_in, w.recurrent_kernel, w.bias_rec, p.states0[0], p.mask_t, p.rmask, w.act,
+            p.xt, w.layout["wp"], w.bias_in, w.layout["up"], w.bias_rec, p.states0[0], p.mask_t, p.rmask, w.act,
             w.ract, b0, b1, buf.hs, buf.gates, buf.us, buf.states[0],
         )  # fmt: skip
 
     def backward_rows(self, p, buf, layout, dhs, d_last, dz, d_init, b0, b1):
         w = p.weights
         gru_after_backward(
-            layout["ut"], p.states0[0], p.mask_t, p.rmask, w.act, w.ract, b0, b1, buf.hs, buf.gates, buf.us, dhs,
+            layout["utp"], p.states0[0], p.mask_t, p.rmask, w.act, w.ract, b0, b1, buf.hs, buf.gates, buf.us, dhs,
             d_last[0], p.zero_masked, dz, d_init[0],
         )  # fmt: skip
 
@@ -239,30 +245,32 @@ class GRUBeforeAdaptor(CellAdaptor):
     n_gates = 3
     keeps_gates = True
 
-    def layout(self, recurrent_kernel):
+    def layout(self, kernel, recurrent_kernel):
         H = recurrent_kernel.shape[0]
-        return {
-            "uzr": np.ascontiguousarray(recurrent_kernel[:, : 2 * H]),
-            "uh": np.ascontiguousarray(recurrent_kernel[:, 2 * H :]),
-        }
+        uzr, uh = recurrent_kernel[:, : 2 * H], recurrent_kernel[:, 2 * H :]
+        if not self.packed:
+            return {"uzr": np.ascontiguousarray(uzr), "uh": np.ascontiguousarray(uh)}
+        return {"wp": pack_panels(kernel), "uzrp": pack_panels(uzr), "uhp": pack_panels(uh)}
 
     def forward_rows(self, p, buf, b0, b1):
         w = p.weights
         gru_before_forward(
-            p.xt, w.kernel, w.bias_in, w.layout["uzr"], w.layout["uh"], p.states0[0], p.mask_t, p.rmask, w.act,
-            w.ract, b0, b1, buf.hs, buf.gates, buf.states[0],
+            p.xt, w.layout["wp"], w.bias_in, w.layout["uzrp"], w.layout["uhp"], p.states0[0], p.mask_t, p.rmask,
+            w.act, w.ract, b0, b1, buf.hs, buf.gates, buf.states[0],
         )  # fmt: skip
 
     def backward_layout(self, p):
-        return {
-            "uzrt": np.ascontiguousarray(p.weights.layout["uzr"].T),
-            "uht": np.ascontiguousarray(p.weights.layout["uh"].T),
-        }
+        H = p.units
+        u = p.weights.recurrent_kernel
+        uzrt, uht = u[:, : 2 * H].T, u[:, 2 * H :].T
+        if not self.packed:
+            return {"uzrt": np.ascontiguousarray(uzrt), "uht": np.ascontiguousarray(uht)}
+        return {"uzrtp": pack_panels(uzrt), "uhtp": pack_panels(uht)}
 
     def backward_rows(self, p, buf, layout, dhs, d_last, dz, d_init, b0, b1):
         w = p.weights
         gru_before_backward(
-            layout["uzrt"], layout["uht"], p.states0[0], p.mask_t, p.rmask, w.act, w.ract, b0, b1, buf.hs,
+            layout["uzrtp"], layout["uhtp"], p.states0[0], p.mask_t, p.rmask, w.act, w.ract, b0, b1, buf.hs,
             buf.gates, dhs, d_last[0], p.zero_masked, dz, d_init[0],
         )  # fmt: skip
 
@@ -283,14 +291,14 @@ class SimpleAdaptor(CellAdaptor):
     def forward_rows(self, p, buf, b0, b1):
         w = p.weights
         simple_forward(
-            p.xt, w.kernel, w.bias_in, w.recurrent_kernel, p.states0[0], p.mask_t, p.rmask, w.act, b0, b1,
+            p.xt, w.layout["wp"], w.bias_in, w.layout["up"], p.states0[0], p.mask_t, p.rmask, w.act, b0, b1,
             buf.hs, buf.states[0],
         )  # fmt: skip
 
     def backward_rows(self, p, buf, layout, dhs, d_last, dz, d_init, b0, b1):
         w = p.weights
         simple_backward(
-            layout["ut"], p.mask_t, p.rmask, w.act, b0, b1, buf.hs, dhs, d_last[0], p.zero_masked, dz, d_init[0]
+            layout["utp"], p.mask_t, p.rmask, w.act, b0, b1, buf.hs, dhs, d_last[0], p.zero_masked, dz, d_init[0]
         )
 
 

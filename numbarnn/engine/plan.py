@@ -41,7 +41,7 @@ class WeightPlan:
     act, ract : int
         Activation codes.
     layout : dict of str to ndarray
-        The adaptor's derived arrays (split or transposed recurrent kernels).
+        The adaptor's derived arrays (split recurrent kernels; on the CPU, the kernels packed into panels).
     """
 
     adaptor: object
@@ -176,7 +176,7 @@ def _plan_weights(kernel, recurrent_kernel, bias, cell, activation, recurrent_ac
         has_bias=bias is not None,
         act=CODES[activation],
         ract=CODES[recurrent_activation],
-        layout=adaptor.layout(recurrent_kernel),
+        layout=adaptor.layout(kernel, recurrent_kernel),
     )
 
 

@@ -23,24 +23,24 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import SIGMOID, TANH, activate_block, derivative_block, fast_sigmoid, fast_tanh
-from .linalg import matmul_into, project_rows
+from .panels import matmul_packed, project_rows_packed
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def gru_after_forward(xt, w, bias, u, brec, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, h_last):
+def gru_after_forward(xt, wp, bias, up, brec, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, h_last):
     """Run a ``reset_after`` GRU over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
     xt : ndarray of shape (T, B, F)
         Time-major input (dropout mask applied).
-    w : ndarray of shape (F, 3H)
-        Input kernel.
+    wp : ndarray of shape (F * 3H,)
+        Input kernel (F, 3H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     bias : ndarray of shape (3H,)
         Input bias.
-    u : ndarray of shape (H, 3H)
-        Recurrent kernel.
+    up : ndarray of shape (H * 3H,)
+        Recurrent kernel (H, 3H), packed.
     brec : ndarray of shape (3H,)
         Recurrent bias.
     h0 : ndarray of shape (B, H)
@@ -71,8 +71,8 @@ def gru_after_forward(xt, w, bias, u, brec, h0, mask, rmask, act, ract, b0, b1, 
     load_rows(h0, b0, h)
     for t in range(n_steps):
         hd = recurrent_input(h, rmask, b0, hdb)
-        project_rows(xt[t], b0, w, bias, zx)
-        matmul_into(hd, u, zr)
+        project_rows_packed(xt[t], b0, wp, bias, zx)
+        matmul_packed(hd, up, zr)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
@@ -115,13 +115,13 @@ def gru_after_forward(xt, w, bias, u, brec, h0, mask, rmask, act, ract, b0, b1, 
 
 
 @njit(**JIT_OPTIONS)
-def gru_after_backward(ut, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0):
+def gru_after_backward(utp, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, dhs, dh_last, zero_masked, dz, dh0):
     """Backpropagate through a ``reset_after`` GRU over rows ``b0:b1``.
 
     Parameters
     ----------
-    ut : ndarray of shape (3H, H)
-        Transposed recurrent kernel, C-contiguous.
+    utp : ndarray of shape (3H * H,)
+        Transposed recurrent kernel (3H, H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     h0, mask, rmask, act, ract, b0, b1
         As in :func:`gru_after_forward`.
     hs, gates, us : ndarray
@@ -183,7 +183,7 @@ def gru_after_backward(ut, h0, mask, rmask, act, ract, b0, b1, hs, gates, us, dh
                 dzar[H + k] = dzr[H + k]
             for k in range(H):
                 dzar[2 * H + k] = dhh[k] * g3[H + k]
-        matmul_into(dza, ut, dhd)
+        matmul_packed(dza, utp, dhd)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):

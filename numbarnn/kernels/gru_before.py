@@ -16,9 +16,10 @@ reaching h_t::
     dr'  = drh * hd * ract'(r)            dhd = [dz', dr'] Uzr^T + drh * r
     dh_{t-1} = dh * z + dhd * m_r
 
-The recurrent kernel arrives split: ``uzr`` (H, 2H) holds its z and r blocks,
-``uh`` (H, H) its h block, since the h block multiplies ``r * hd`` after the
-gates are known.
+The recurrent kernel arrives split, each part packed into panels
+(:mod:`numbarnn.kernels.panels`): ``uzrp`` its z and r blocks (H, 2H), ``uhp``
+its h block (H, H), since the h block multiplies ``r * hd`` after the gates
+are known.
 """
 
 import numpy as np
@@ -26,25 +27,25 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import activate_block, derivative, derivative_block
-from .linalg import matmul_into, project_rows
+from .panels import matmul_packed, project_rows_packed
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def gru_before_forward(xt, w, bias, uzr, uh, h0, mask, rmask, act, ract, b0, b1, hs, gates, h_last):
+def gru_before_forward(xt, wp, bias, uzrp, uhp, h0, mask, rmask, act, ract, b0, b1, hs, gates, h_last):
     """Run a ``reset_after=False`` GRU over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
     xt : ndarray of shape (T, B, F)
         Time-major input (dropout mask applied).
-    w : ndarray of shape (F, 3H)
-        Input kernel.
+    wp : ndarray of shape (F * 3H,)
+        Input kernel (F, 3H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     bias : ndarray of shape (3H,)
-    uzr : ndarray of shape (H, 2H)
-        The z and r blocks of the recurrent kernel.
-    uh : ndarray of shape (H, H)
-        The h block of the recurrent kernel.
+    uzrp : ndarray of shape (H * 2H,)
+        The z and r blocks of the recurrent kernel (H, 2H), packed.
+    uhp : ndarray of shape (H * H,)
+        The h block of the recurrent kernel (H, H), packed.
     h0 : ndarray of shape (B, H)
     mask : uint8 ndarray of shape (T, B), or (0, 0)
     rmask : ndarray of shape (B, H), or (0, 0)
@@ -73,8 +74,8 @@ def gru_before_forward(xt, w, bias, uzr, uh, h0, mask, rmask, act, ract, b0, b1,
     for t in range(n_steps):
         # hd may be h itself: it is read (product, r * hd) before h is updated.
         hd = recurrent_input(h, rmask, b0, hdb)
-        project_rows(xt[t], b0, w, bias, zx)
-        matmul_into(hd, uzr, zr)
+        project_rows_packed(xt[t], b0, wp, bias, zx)
+        matmul_packed(hd, uzrp, zr)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
@@ -92,7 +93,7 @@ def gru_before_forward(xt, w, bias, uzr, uh, h0, mask, rmask, act, ract, b0, b1,
             for k in range(H):
                 zb[bi, k] = g3[k]
                 rhd[bi, k] = g3[H + k] * hd[bi, k]
-        matmul_into(rhd, uh, rh)
+        matmul_packed(rhd, uhp, rh)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
@@ -114,15 +115,15 @@ def gru_before_forward(xt, w, bias, uzr, uh, h0, mask, rmask, act, ract, b0, b1,
 
 
 @njit(**JIT_OPTIONS)
-def gru_before_backward(uzrt, uht, h0, mask, rmask, act, ract, b0, b1, hs, gates, dhs, dh_last, zero_masked, dz, dh0):
+def gru_before_backward(uzrtp, uhtp, h0, mask, rmask, act, ract, b0, b1, hs, gates, dhs, dh_last, zero_masked, dz, dh0):
     """Backpropagate through a ``reset_after=False`` GRU over rows ``b0:b1``.
 
     Parameters
     ----------
-    uzrt : ndarray of shape (2H, H)
-        Transpose of ``uzr`` from :func:`gru_before_forward`, C-contiguous.
-    uht : ndarray of shape (H, H)
-        Transpose of ``uh``, C-contiguous.
+    uzrtp : ndarray of shape (2H * H,)
+        Transpose of the z and r blocks (2H, H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
+    uhtp : ndarray of shape (H * H,)
+        Transpose of the h block (H, H), packed.
     h0, mask, rmask, act, ract, b0, b1
         As in :func:`gru_before_forward`.
     hs, gates : ndarray
@@ -181,7 +182,7 @@ def gru_before_backward(uzrt, uht, h0, mask, rmask, act, ract, b0, b1, hs, gates
             for k in range(H):
                 dzar[k] = dzr[k]
             copy_row(dhh, dhhb[bi])
-        matmul_into(dhhb, uht, drh)
+        matmul_packed(dhhb, uhtp, drh)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
@@ -193,7 +194,7 @@ def gru_before_backward(uzrt, uht, h0, mask, rmask, act, ract, b0, b1, hs, gates
                 drr = drh[bi, k] * hdk * derivative(ract, r)
                 dza[bi, H + k] = drr
                 dz[t, b, H + k] = drr
-        matmul_into(dza, uzrt, dhd)
+        matmul_packed(dza, uzrtp, dhd)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):

@@ -1,4 +1,9 @@
-"""The matrix product inside the time loops, computed the same way for every row.
+"""The deterministic matrix product, computed the same way for every row.
+
+The time loops run its register-tiled twin on panel-packed weights
+(:func:`numbarnn.kernels.panels.matmul_packed`), which gives the same bits; this
+plain form serves the products outside the time loops (the Dense head and the
+input gradients, through ``_threads.rows_matmul``; Conv1D).
 
 ``matmul_into`` computes ``out = a @ b`` with its own loop rather than BLAS: a
 BLAS ``gemm`` picks its blocking (and so the order of each sum) from the

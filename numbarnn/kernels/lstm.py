@@ -27,23 +27,23 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
-from .linalg import matmul_into, project_rows
+from .panels import matmul_packed, project_rows_packed
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h_last, c_last):
+def lstm_forward(xt, wp, bias, up, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs, gates, h_last, c_last):
     """Run an LSTM over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
     xt : ndarray of shape (T, B, F)
         Time-major input (dropout mask applied).
-    w : ndarray of shape (F, 4H)
-        Input kernel.
+    wp : ndarray of shape (F * 4H,)
+        Input kernel (F, 4H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     bias : ndarray of shape (4H,)
-    u : ndarray of shape (H, 4H)
-        Recurrent kernel.
+    up : ndarray of shape (H * 4H,)
+        Recurrent kernel (H, 4H), packed.
     h0, c0 : ndarray of shape (B, H)
         Initial states.
     mask : uint8 ndarray of shape (T, B), or (0, 0) for no mask
@@ -63,7 +63,7 @@ def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs,
         Receive the final states.
     """
     n_steps = xt.shape[0]
-    H = u.shape[0]
+    H = h0.shape[1]
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
@@ -78,8 +78,8 @@ def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs,
     load_rows(h0, b0, h)
     load_rows(c0, b0, c)
     for t in range(n_steps):
-        project_rows(xt[t], b0, w, bias, zx)
-        matmul_into(recurrent_input(h, rmask, b0, hd), u, zr)
+        project_rows_packed(xt[t], b0, wp, bias, zx)
+        matmul_packed(recurrent_input(h, rmask, b0, hd), up, zr)
         for bi in range(nb):
             b = b0 + bi
             if not is_valid(mask, t, b):
@@ -125,14 +125,14 @@ def lstm_forward(xt, w, bias, u, h0, c0, mask, rmask, act, ract, b0, b1, hs, cs,
 
 @njit(**JIT_OPTIONS)
 def lstm_backward(
-    ut, c0, mask, rmask, act, ract, b0, b1, cs, gates, dhs, dh_last, dc_last, zero_masked, dz, dh0, dc0
+    utp, c0, mask, rmask, act, ract, b0, b1, cs, gates, dhs, dh_last, dc_last, zero_masked, dz, dh0, dc0
 ):
     """Backpropagate through an LSTM over rows ``b0:b1``.
 
     Parameters
     ----------
-    ut : ndarray of shape (4H, H)
-        Transposed recurrent kernel, C-contiguous.
+    utp : ndarray of shape (4H * H,)
+        Transposed recurrent kernel (4H, H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     c0 : ndarray of shape (B, H)
         Initial cell state.
     mask, rmask, act, ract, b0, b1
@@ -152,7 +152,7 @@ def lstm_backward(
         Receive the gradient with respect to the initial states.
     """
     n_steps = cs.shape[0]
-    H = ut.shape[1]
+    H = c0.shape[1]
     nb = b1 - b0
     dh = np.empty((nb, H), cs.dtype)
     dc = np.empty((nb, H), cs.dtype)
@@ -199,7 +199,7 @@ def lstm_backward(
                 dcr[k] = dck[k] * g4[H + k]
         for bi in range(nb):
             copy_row(dzb[bi], dz[t, b0 + bi])
-        matmul_into(dzb, ut, dhd)
+        matmul_packed(dzb, utp, dhd)
         carry_back(dhd, rmask, mask, t, b0, dh)
     store_rows(dh, b0, dh0)
     store_rows(dc, b0, dc0)

@@ -15,23 +15,23 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import activate_block, derivative_block
-from .linalg import matmul_into, project_rows
+from .panels import matmul_packed, project_rows_packed
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
 @njit(**JIT_OPTIONS)
-def simple_forward(xt, w, bias, u, h0, mask, rmask, act, b0, b1, hs, h_last):
+def simple_forward(xt, wp, bias, up, h0, mask, rmask, act, b0, b1, hs, h_last):
     """Run a SimpleRNN over rows ``b0:b1`` of a time-major batch.
 
     Parameters
     ----------
     xt : ndarray of shape (T, B, F)
         Time-major input (dropout mask applied).
-    w : ndarray of shape (F, H)
-        Input kernel.
+    wp : ndarray of shape (F * H,)
+        Input kernel (F, H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     bias : ndarray of shape (H,)
-    u : ndarray of shape (H, H)
-        Recurrent kernel.
+    up : ndarray of shape (H * H,)
+        Recurrent kernel (H, H), packed.
     h0 : ndarray of shape (B, H)
     mask : uint8 ndarray of shape (T, B), or (0, 0)
     rmask : ndarray of shape (B, H), or (0, 0)
@@ -42,7 +42,7 @@ def simple_forward(xt, w, bias, u, h0, mask, rmask, act, b0, b1, hs, h_last):
     h_last : ndarray of shape (B, H)
     """
     n_steps = xt.shape[0]
-    H = u.shape[0]
+    H = h0.shape[1]
     nb = b1 - b0
     keep_h = hs.shape[0] > 0
     h = np.empty((nb, H), xt.dtype)
@@ -51,8 +51,8 @@ def simple_forward(xt, w, bias, u, h0, mask, rmask, act, b0, b1, hs, h_last):
     zx = np.empty((nb, H), xt.dtype)  # this step's x_t @ w + bias
     load_rows(h0, b0, h)
     for t in range(n_steps):
-        project_rows(xt[t], b0, w, bias, zx)
-        matmul_into(recurrent_input(h, rmask, b0, hd), u, zr)
+        project_rows_packed(xt[t], b0, wp, bias, zx)
+        matmul_packed(recurrent_input(h, rmask, b0, hd), up, zr)
         for bi in range(nb):
             b = b0 + bi
             if is_valid(mask, t, b):
@@ -67,13 +67,13 @@ def simple_forward(xt, w, bias, u, h0, mask, rmask, act, b0, b1, hs, h_last):
 
 
 @njit(**JIT_OPTIONS)
-def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked, dz, dh0):
+def simple_backward(utp, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked, dz, dh0):
     """Backpropagate through a SimpleRNN over rows ``b0:b1``.
 
     Parameters
     ----------
-    ut : ndarray of shape (H, H)
-        Transposed recurrent kernel, C-contiguous.
+    utp : ndarray of shape (H * H,)
+        Transposed recurrent kernel (H, H), packed by :func:`~numbarnn.kernels.panels.pack_panels`.
     mask, rmask, act, b0, b1
         As in :func:`simple_forward`.
     hs : ndarray of shape (T, B, H)
@@ -86,7 +86,7 @@ def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked,
     dh0 : ndarray of shape (B, H)
     """
     n_steps = hs.shape[0]
-    H = ut.shape[0]
+    H = dh0.shape[1]
     nb = b1 - b0
     dh = np.empty((nb, H), hs.dtype)
     dzb = np.empty((nb, H), hs.dtype)
@@ -106,6 +106,6 @@ def simple_backward(ut, mask, rmask, act, b0, b1, hs, dhs, dh_last, zero_masked,
             else:
                 dzb[bi, :] = 0.0
             copy_row(dzb[bi], dz[t, b])
-        matmul_into(dzb, ut, dhd)
+        matmul_packed(dzb, utp, dhd)
         carry_back(dhd, rmask, mask, t, b0, dh)
     store_rows(dh, b0, dh0)

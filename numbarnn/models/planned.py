@@ -83,7 +83,7 @@ class _RecurrentStep:
             return p
         a = p.adaptor
         p.bias_in, p.bias_rec = a.split_bias(bias, p.units, p.dtype)
-        p.layout = a.layout(p.recurrent_kernel)
+        p.layout = a.layout(p.kernel, p.recurrent_kernel)
         return p
 
     def _forward_buffers(self, p, training):

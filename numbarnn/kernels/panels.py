@@ -1,0 +1,224 @@
+"""The product inside the time loops on panel-packed weights, in register tiles.
+
+``matmul_packed(a, bp, out)`` computes ``out = a @ b`` from ``bp = pack_panels(b)``.
+It gives the same bits as :func:`numbarnn.kernels.linalg.matmul_into` (each
+output element is ``((0 + a[i, 0] b[0, j]) + a[i, 1] b[1, j]) + ...``, added in
+``p`` order, no fused multiply-adds), so a row's result still does not depend on
+the rows beside it; only the loops are arranged for speed.
+
+The packed layout: ``b``'s columns are cut into panels ``PANEL`` wide (64 bytes:
+16 float32 or 8 float64 values), and each panel's ``k x PANEL`` block is stored
+contiguously, panel after panel; the columns left over (``n % PANEL``) follow,
+as a ``k x rem`` row-major block. The whole is one flat array of ``k * n``
+values.
+
+A tile keeps its outputs in eight 32-byte vector registers while it runs down
+``k`` (four rows by one panel, or one row by four panels), loading each panel
+row once and broadcasting each ``a[i, p]``: Numba's loops cannot be made to
+hold a tile in registers, so the tile is written as LLVM vector code
+(:func:`_tile`, a Numba intrinsic). Packing makes the tile's loads contiguous;
+reading the same columns straight from ``b`` (a stride of a whole row per
+``p``) was slower than the plain loop.
+
+Measured (float32, one thread; benchmarks/compare_pytorch.py prints the step's
+rate for every shape): 88-104 GFLOP/s against 53-77 for ``matmul_into`` on four or
+more rows, float64 1.1-1.7x; a single row runs at the plain loop's rate (it is
+bound by the loads of ``b``, which no tile saves).
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .._config import EXACT_JIT_OPTIONS
+
+__all__ = ["PANEL_BYTES", "matmul_packed", "pack_panels", "panel_width", "project_rows_packed"]
+
+# One panel row: two 32-byte vectors (AVX registers; two halves of an AVX-512 register).
+PANEL_BYTES = 64
+_VECTOR_BYTES = 32
+
+
+def panel_width(dtype):
+    """Columns in a panel for ``dtype``: 16 for float32, 8 for float64."""
+    return PANEL_BYTES // np.dtype(dtype).itemsize
+
+
+def pack_panels(b):
+    """Pack ``b`` (shape (k, n), float32 or float64) into the flat panel layout of :func:`matmul_packed`.
+
+    Parameters
+    ----------
+    b : ndarray of shape (k, n)
+
+    Returns
+    -------
+    ndarray of shape (k * n,), ``b``'s dtype, C-contiguous
+        The full panels, each a ``(k, PANEL)`` block, then the ``(k, n % PANEL)`` rest.
+    """
+    b = np.asarray(b)
+    k, n = b.shape
+    w = panel_width(b.dtype)
+    full = n // w
+    out = np.empty(k * n, b.dtype)
+    head = full * w * k
+    out[:head].reshape(full, k, w)[...] = b[:, : full * w].reshape(k, full, w).transpose(1, 0, 2)
+    out[head:].reshape(k, n - full * w)[...] = b[:, full * w :]
+    return out
+
+
+def _make_tile(rows, panels):
+    """An intrinsic ``tile(a, i, bp, j, out)``: ``out[i:i+rows, panels j..j+panels-1] = a[i:i+rows] @ b``.
+
+    ``a`` (m, k) and ``out`` (m, n) are C-contiguous 2-D arrays, ``bp`` the packed
+    1-D array of the same dtype; ``j`` counts panels. The sums are the exact
+    ``acc = acc + a[r, p] * b[p, c]`` of the plain loop (no fast-math flags).
+    """
+
+    @intrinsic
+    def tile(typingctx, a, i, bp, j, out):
+        arrays = (a, bp, out)
+        if not all(isinstance(t, types.Array) and t.layout == "C" for t in arrays):
+            return None
+        if (a.ndim, bp.ndim, out.ndim) != (2, 1, 2) or not isinstance(a.dtype, types.Float):
+            return None
+        if not (a.dtype == bp.dtype == out.dtype) or not all(isinstance(t, types.Integer) for t in (i, j)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            aty, ity, bty, jty, oty = signature.args
+            A = context.make_array(aty)(context, builder, args[0])
+            Bp = context.make_array(bty)(context, builder, args[2])
+            O = context.make_array(oty)(context, builder, args[4])
+            i0 = context.cast(builder, args[1], ity, types.intp)
+            j0 = context.cast(builder, args[3], jty, types.intp)
+            fty = context.get_value_type(aty.dtype)
+            size = context.get_abi_sizeof(fty)
+            lanes = _VECTOR_BYTES // size
+            width = PANEL_BYTES // size
+            per_panel = width // lanes
+            vty = ir.VectorType(fty, lanes)
+            vptr = vty.as_pointer()
+            intp = context.get_value_type(types.intp)
+            k = cgutils.unpack_tuple(builder, A.shape, 2)[1]
+            n = cgutils.unpack_tuple(builder, O.shape, 2)[1]
+            zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * lanes)
+            # Allocas in the entry block, promoted to registers by LLVM.
+            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(panels * per_panel)] for _ in range(rows)]
+            undef = ir.Constant(vty, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+            lane0 = ir.Constant(ir.IntType(32), 0)
+            a_rows = [builder.mul(builder.add(i0, intp(r)), k) for r in range(rows)]
+            starts = [builder.mul(builder.mul(builder.add(j0, intp(s)), k), intp(width)) for s in range(panels)]
+            with cgutils.for_range(builder, k) as loop:
+                p = loop.index
+                at = builder.mul(p, intp(width))
+                bv = []
+                for s in range(panels):
+                    for v in range(per_panel):
+                        ptr = builder.gep(Bp.data, [builder.add(builder.add(starts[s], at), intp(v * lanes))])
+                        bv.append(builder.load(builder.bitcast(ptr, vptr), align=size))
+                for r in range(rows):
+                    x = builder.load(builder.gep(A.data, [builder.add(a_rows[r], p)]))
+                    xs = builder.shuffle_vector(builder.insert_element(undef, x, lane0), undef, splat)
+                    for q, b in enumerate(bv):
+                        builder.store(builder.fadd(builder.load(acc[r][q]), builder.fmul(xs, b)), acc[r][q])
+            for r in range(rows):
+                row = builder.mul(builder.add(i0, intp(r)), n)
+                for s in range(panels):
+                    col = builder.mul(builder.add(j0, intp(s)), intp(width))
+                    for v in range(per_panel):
+                        ptr = builder.gep(O.data, [builder.add(builder.add(row, col), intp(v * lanes))])
+                        builder.store(builder.load(acc[r][s * per_panel + v]), builder.bitcast(ptr, vptr), align=size)
+            return context.get_dummy_value()
+
+        return types.void(a, i, bp, j, out), codegen
+
+    return tile
+
+
+_tile_4x1 = _make_tile(4, 1)  # four rows, one panel
+_tile_1x4 = _make_tile(1, 4)  # one row, four panels
+_tile_1x1 = _make_tile(1, 1)
+
+
+@njit(**EXACT_JIT_OPTIONS)
+def matmul_packed(a, bp, out):
+    """Write ``a @ b`` into ``out`` from ``bp = pack_panels(b)``, each row independently of the others.
+
+    Bit for bit the result of :func:`numbarnn.kernels.linalg.matmul_into` on
+    ``b``: blocks of four rows run in four-row tiles, the remaining rows in
+    one-row tiles, the columns after the last full panel in a plain loop; every
+    path adds ``a[i, p] * b[p, j]`` to zero in ``p`` order.
+
+    Parameters
+    ----------
+    a : ndarray of shape (m, k), C-contiguous
+    bp : ndarray of shape (k * n,), C-contiguous
+        ``pack_panels(b)`` for ``b`` of shape (k, n), ``a``'s dtype.
+    out : ndarray of shape (m, n), C-contiguous, overwritten
+
+    Raises
+    ------
+    ValueError
+        ``bp`` does not hold ``k * n`` values.
+    """
+    m, k = a.shape
+    n = out.shape[1]
+    if bp.shape[0] != k * n:
+        raise ValueError("matmul_packed: bp must hold k * n values (pack_panels of a (k, n) matrix)")
+    w = PANEL_BYTES // a.itemsize
+    full = n // w
+    rest = n - full * w
+    head = full * w * k
+    i = 0
+    while i + 4 <= m:
+        for j in range(full):
+            _tile_4x1(a, i, bp, j, out)
+        i += 4
+    while i < m:
+        j = 0
+        while j + 4 <= full:
+            _tile_1x4(a, i, bp, j, out)
+            j += 4
+        while j < full:
+            _tile_1x1(a, i, bp, j, out)
+            j += 1
+        i += 1
+    if rest > 0:
+        c0 = full * w
+        for r in range(m):
+            o = out[r]
+            for c in range(rest):
+                o[c0 + c] = 0.0
+            for p in range(k):
+                x = a[r, p]
+                q = head + p * rest
+                for c in range(rest):
+                    o[c0 + c] += x * bp[q + c]
+
+
+@njit(**EXACT_JIT_OPTIONS)
+def project_rows_packed(x, b0, wp, bias, out):
+    """Write ``x[b0:b0 + m] @ w + bias`` into ``out`` (shape (m, n)) from ``wp = pack_panels(w)``.
+
+    One step's input projection, computed inside the time loop; the same bits as
+    :func:`numbarnn.kernels.linalg.project_rows`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (B, k), C-contiguous
+        One time step of the (time-major) input.
+    b0 : int
+        First batch row.
+    wp : ndarray of shape (k * n,)
+        ``pack_panels(w)`` for the input kernel ``w`` of shape (k, n).
+    bias : ndarray of shape (n,)
+    out : ndarray of shape (m, n), C-contiguous, overwritten
+    """
+    matmul_packed(x[b0 : b0 + out.shape[0]], wp, out)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] += bias[j]

@@ -1,0 +1,155 @@
+"""The register-tiled product on panel-packed weights (numbarnn/kernels/panels.py).
+
+Known answers for the packed layout; the product bit for bit against a numpy
+loop that adds the terms in the same order (and against the plain kernel
+``matmul_into``); and the cell kernels, which now run on packed weights, against
+the plain-numpy reference forward and central finite differences at shapes that
+take every path of the tiles: blocks of four rows, single rows over four panels
+and over one, and columns after the last full panel.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from numbarnn import rnn_forward, rnn_inference
+from numbarnn.kernels.linalg import matmul_into
+from numbarnn.kernels.panels import matmul_packed, pack_panels, panel_width, project_rows_packed
+
+from . import reference
+from .conftest import VARIANTS, make_problem, record_error
+from .test_gradients import TOL, analytic, numeric_grad, rel_err, setup_case
+
+
+def ordered_product(a, b):
+    """``a @ b`` with each element summed from zero in ``p`` order, in ``a``'s dtype (numpy scalar rounding)."""
+    out = np.zeros((a.shape[0], b.shape[1]), a.dtype)
+    for p in range(a.shape[1]):
+        out = out + a[:, p : p + 1] * b[p]  # one rounded product and one rounded sum per term, as the kernels
+    return out
+
+
+def test_panel_width_is_64_bytes():
+    assert panel_width(np.float32) == 16
+    assert panel_width(np.float64) == 8
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pack_panels_layout(dtype):
+    k, n = 3, 2 * panel_width(dtype) + 5
+    b = np.arange(k * n, dtype=dtype).reshape(k, n)
+    bp = pack_panels(b)
+    w = panel_width(dtype)
+    assert bp.shape == (k * n,) and bp.dtype == dtype and bp.flags.c_contiguous
+    # panel s, row p, column c holds b[p, s*w + c]; the rest (n % w columns) follows row by row
+    for s in range(2):
+        np.testing.assert_array_equal(bp[s * k * w : (s + 1) * k * w].reshape(k, w), b[:, s * w : (s + 1) * w])
+    np.testing.assert_array_equal(bp[2 * k * w :].reshape(k, 5), b[:, 2 * w :])
+    # a transposed (non-contiguous) matrix packs as its values
+    np.testing.assert_array_equal(pack_panels(b.T.copy()), pack_panels(b.T))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_packed_bitwise_against_ordered_sums(dtype):
+    rng = np.random.default_rng(0)
+    w = panel_width(dtype)
+    # rows: 4-row blocks and 1-3 left over; columns: under one panel, whole panels, 4+ panels, and a rest
+    for m, k, n in itertools.product([1, 2, 3, 4, 5, 8, 9], [1, 2, 5, 17], [1, w - 1, w, w + 3, 4 * w, 5 * w + 7]):
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = rng.normal(size=(k, n)).astype(dtype)
+        out = np.full((m, n), np.nan, dtype)
+        matmul_packed(a, pack_panels(b), out)
+        np.testing.assert_array_equal(out, ordered_product(a, b), err_msg=f"m={m} k={k} n={n}")
+        plain = np.empty((m, n), dtype)
+        matmul_into(a, b, plain)
+        np.testing.assert_array_equal(out, plain, err_msg=f"m={m} k={k} n={n}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_packed_rows_do_not_depend_on_the_others(dtype):
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(11, 40)).astype(dtype)
+    b = rng.normal(size=(40, 6 * panel_width(dtype) + 3)).astype(dtype)
+    bp = pack_panels(b)
+    whole = np.empty((11, b.shape[1]), dtype)
+    matmul_packed(a, bp, whole)
+    for i in range(11):  # alone (a one-row tile) and inside blocks of four
+        one = np.empty((1, b.shape[1]), dtype)
+        matmul_packed(np.ascontiguousarray(a[i : i + 1]), bp, one)
+        np.testing.assert_array_equal(one[0], whole[i])
+
+
+def test_matmul_packed_propagates_nan_and_inf():
+    a = np.ones((5, 3), np.float32)
+    b = np.ones((3, 20), np.float32)
+    a[0, 1] = np.nan
+    a[4, 2] = np.inf
+    out = np.empty((5, 20), np.float32)
+    matmul_packed(a, pack_panels(b), out)
+    assert np.isnan(out[0]).all() and np.isinf(out[4]).all()
+    np.testing.assert_array_equal(out[1:4], 3.0)
+
+
+def test_matmul_packed_rejects_a_mismatched_pack():
+    a = np.ones((2, 3))
+    out = np.empty((2, 9))
+    with pytest.raises(ValueError, match="k \\* n values"):
+        matmul_packed(a, pack_panels(np.ones((3, 8))), out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_project_rows_packed_adds_the_bias(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(9, 5)).astype(dtype)
+    w = rng.normal(size=(5, 36)).astype(dtype)
+    bias = rng.normal(size=36).astype(dtype)
+    out = np.empty((6, 36), dtype)
+    project_rows_packed(x, 2, pack_panels(w), bias, out)
+    np.testing.assert_array_equal(out, ordered_product(x[2:8], w) + bias)
+
+
+# Batch 9 (two four-row blocks and a single row) and 9 units: gate widths 36, 27 and 9 are
+# whole panels plus a rest in float32 and float64; 17 units with 5 rows in float64 give
+# single rows over four panels (LSTM: 68 columns = 8 panels of 8 + 4).
+TILE_SHAPES = [(9, 5, 3, 9), (5, 3, 2, 17)]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[0]}-{'after' if v[1] else 'before'}")
+@pytest.mark.parametrize("shape", TILE_SHAPES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cell_forward_on_packed_weights_matches_reference(variant, shape, dtype):
+    cell, reset_after = variant
+    B, T, F, H = shape
+    x, W, U, b = make_problem(cell, reset_after, B, T, F, H, seed=3)
+    mask = np.random.default_rng(4).random((B, T)) > 0.25
+    ref_out, ref_h, ref_c, _ = reference.forward(
+        cell, x, W, U, b, None, None, mask, None, None, "tanh", "sigmoid", reset_after, False, False
+    )
+    out, states = rnn_inference(x, W, U, b, cell=cell, reset_after=reset_after, mask=mask, return_sequences=True,
+                                dtype=dtype)  # fmt: skip
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for got, want in [(out, ref_out), (states[0], ref_h)] + ([(states[1], ref_c)] if cell == "lstm" else []):
+        err = float(np.max(np.abs(np.asarray(got, float) - want))) / max(1.0, float(np.max(np.abs(want))))
+        record_error(variant, "forward vs reference (tile shapes)", dtype, err)
+        assert err <= tol, f"relative error {err:.3g} > {tol}"
+    # the training forward (which keeps its tape) gives the same bits
+    out_t, _, _ = rnn_forward(x, W, U, b, cell=cell, reset_after=reset_after, mask=mask, return_sequences=True,
+                              dtype=dtype)  # fmt: skip
+    np.testing.assert_array_equal(out_t, out)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[0]}-{'after' if v[1] else 'before'}")
+@pytest.mark.parametrize("shape", TILE_SHAPES)
+def test_cell_gradients_on_packed_weights_match_finite_differences(variant, shape):
+    cell, reset_after = variant
+    B, T, F, H = shape
+    params, mask, dmask, rmask = setup_case(cell, reset_after, B=B, T=T, F=F, H=H, seed=5, masked=True,
+                                            dropout=True)  # fmt: skip
+    kw = dict(return_sequences=True, reverse=False, zero_output_for_mask=False)
+    got, loss, _ = analytic(cell, reset_after, params, mask, dmask, rmask, kw, seed=5)
+    for name in params:
+        num = numeric_grad(loss, params, name)
+        err = rel_err(got[name], num)
+        record_error(variant, "gradient vs finite differences (tile shapes)", "float64", err)
+        assert err < TOL, f"{cell} d{name}: relative error {err:.3g}"
