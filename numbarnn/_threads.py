@@ -36,6 +36,7 @@ import numpy as np
 
 from ._validation import is_integer
 from .kernels.linalg import matmul_into
+from .kernels.panels import matmul_packed, pack_panels, panel_width
 
 _lock = threading.Lock()
 _pool = None
@@ -217,10 +218,12 @@ def rows_matmul(a, b):
     """Return ``a @ b`` with each row computed on its own, whatever the other rows.
 
     Rows are cut into one block per thread and each block goes through
-    :func:`numbarnn.kernels.linalg.matmul_into`, whose result for a row does not
-    depend on the rows beside it: a row's bits are the same for any batch size,
-    position in the batch, thread count or calling thread. The products on a
-    layer's inference path (Dense) use it.
+    :func:`numbarnn.kernels.panels.matmul_packed` (``b`` packed into panels, once
+    there are four rows and a panel's width of columns for its tiles) or
+    :func:`numbarnn.kernels.linalg.matmul_into`; both give the same bits, and a
+    row's result does not depend on the rows beside it: a row's bits are the same
+    for any batch size, position in the batch, thread count or calling thread.
+    The products on a layer's inference path (Dense) and the input gradients use it.
 
     Parameters
     ----------
@@ -232,12 +235,18 @@ def rows_matmul(a, b):
     out : ndarray of shape (m, n), ``a``'s dtype
     """
     a = np.ascontiguousarray(a)
-    b = np.ascontiguousarray(b, dtype=a.dtype)
     m, k = a.shape
-    out = np.empty((m, b.shape[1]), a.dtype)
+    n = b.shape[1]
+    out = np.empty((m, n), a.dtype)
     if m == 0:
         return out
-    run_chunks(lambda i0, i1: matmul_into(a[i0:i1], b, out[i0:i1]), split_rows(m, k * b.shape[1]))
+    chunks = split_rows(m, k * n)
+    if m >= 4 and n >= panel_width(a.dtype):
+        bp = pack_panels(np.asarray(b, dtype=a.dtype))
+        run_chunks(lambda i0, i1: matmul_packed(a[i0:i1], bp, out[i0:i1]), chunks)
+    else:
+        b = np.ascontiguousarray(b, dtype=a.dtype)
+        run_chunks(lambda i0, i1: matmul_into(a[i0:i1], b, out[i0:i1]), chunks)
     return out
 
 
