@@ -305,3 +305,39 @@ def test_a_weights_file_of_another_model_is_refused(tmp_path):
         model.load_weights(DATA / "stacked_lstm.weights.h5")
     with pytest.raises(ValueError, match="is a weights file"):
         numbarnn.load_model(DATA / "stacked_lstm.weights.h5")
+
+
+def test_a_keras_file_whose_weights_start_where_a_user_block_ends_is_a_keras_file(tmp_path):
+    # A .keras zip stores its weights uncompressed; when the config's length puts their HDF5 signature at
+    # 4096 bytes (where HDF5 allows a user block to end; the config alone passes 2048), the file is still a
+    # Keras file.
+    from numbarnn.formats import keras_file
+
+    model = Sequential([Input((4, 2)), LSTM(3), Dense(1)])
+    saved = tmp_path / "m.keras"
+    model.save(saved)
+    with zipfile.ZipFile(saved) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    config = members.pop("config.json")
+    weights = members.pop("model.weights.h5")
+    assert weights[:8] == b"\x89HDF\r\n\x1a\n"
+    path = tmp_path / "shifted.keras"
+
+    def write(pad):  # the config padded with spaces (JSON allows them); returns where the weights start
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr("config.json", config + b" " * pad)
+            zf.writestr("model.weights.h5", weights)
+            for name, data in members.items():
+                zf.writestr(name, data)
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("model.weights.h5")
+        with open(path, "rb") as f:
+            f.seek(info.header_offset + 26)
+            n, m = np.frombuffer(f.read(4), "<u2")
+        return info.header_offset + 30 + int(n) + int(m)
+
+    assert write(4096 - write(0)) == 4096
+    assert keras_file.identify(path) == "keras"
+    loaded = numbarnn.load_model(path)
+    x = np.random.default_rng(0).normal(size=(2, 4, 2)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

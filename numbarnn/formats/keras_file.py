@@ -102,7 +102,9 @@ def identify(filepath):
             head = f.read(8)
             if not head:
                 raise ValueError(f"{where} is empty (0 bytes): not a model or weights file")
-            if head == _HDF5_MAGIC or _hdf5_userblock(f):
+            # A zip is told by its first bytes; only a file that is not one may be HDF5 after a user block
+            # (a .keras zip stores its weights uncompressed, so their HDF5 signature can fall on 512, 1024...).
+            if head == _HDF5_MAGIC or (head[:4] not in _ZIP_MAGIC and _hdf5_userblock(f)):
                 return "weights"
     except OSError as exc:
         raise ValueError(f"{where} cannot be read: {exc}") from exc
