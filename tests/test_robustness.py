@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from numbarnn import _config, rnn_backward, rnn_forward
-from numbarnn.kernels import gru_after, gru_before, linalg, lstm, simple_rnn
+from numbarnn.kernels import gru_after, gru_before, linalg, lstm, panels, simple_rnn
 from numbarnn.kernels import nonlinear as activations
 
 from .conftest import VARIANTS, make_problem
@@ -65,8 +65,8 @@ def test_every_kernel_is_cached_and_uses_the_shared_flags():
         assert type(k._cache).__name__ == "FunctionCache"  # cache=True, not NullCache
         assert k.targetoptions["nogil"] is True
         assert set(k.targetoptions["fastmath"]) == set(_config.FASTMATH)
-    # the products inside the time loops: cached, and without fast-math (a row's sum in a fixed order)
-    for k in (linalg.matmul_into, linalg.project_rows):
+    # the products inside and beside the time loops: cached, and without fast-math (a row's sum in a fixed order)
+    for k in (linalg.matmul_into, panels.matmul_packed, panels.project_rows_packed):
         assert type(k._cache).__name__ == "FunctionCache"
         assert k.targetoptions["nogil"] is True
         assert not k.targetoptions.get("fastmath")

@@ -117,27 +117,3 @@ def matmul_into(a, b, out):
                 o[j] += ap * bp[j]
             p += 1
         i += 1
-
-
-@njit(**EXACT_JIT_OPTIONS)
-def project_rows(x, b0, w, bias, out):
-    """Write ``x[b0:b0 + m] @ w + bias`` into ``out`` (shape (m, n)): one step's input projection.
-
-    Computed inside the time loop, a step at a time, so the projection of the
-    whole sequence never goes through memory.
-
-    Parameters
-    ----------
-    x : ndarray of shape (B, k), C-contiguous
-        One time step of the (time-major) input.
-    b0 : int
-        First batch row.
-    w : ndarray of shape (k, n), C-contiguous
-    bias : ndarray of shape (n,)
-    out : ndarray of shape (m, n), C-contiguous, overwritten
-    """
-    matmul_into(x[b0 : b0 + out.shape[0]], w, out)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] += bias[j]
-

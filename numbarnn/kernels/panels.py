@@ -222,8 +222,8 @@ def matmul_packed(a, bp, out):
 def project_rows_packed(x, b0, wp, bias, out):
     """Write ``x[b0:b0 + m] @ w + bias`` into ``out`` (shape (m, n)) from ``wp = pack_panels(w)``.
 
-    One step's input projection, computed inside the time loop; the same bits as
-    :func:`numbarnn.kernels.linalg.project_rows`.
+    One step's input projection, computed inside the time loop, a step at a time,
+    so the projection of the whole sequence never goes through memory.
 
     Parameters
     ----------

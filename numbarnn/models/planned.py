@@ -32,6 +32,7 @@ import numpy as np
 from .._validation import as_float_array
 from ..engine.api import backward_of, outputs_of
 from ..engine.plan import plan_batch, plan_weights
+from ..layers.core import Dense
 from ..layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["PlannedChain"]
@@ -151,7 +152,8 @@ class PlannedChain:
 
     Mirrors :meth:`LayerGraph.forward` and :meth:`LayerGraph.backward` for a
     model with one input and one output, so the trainer calls it in their place
-    (with BLAS held to one thread, as for the graph).
+    (with BLAS held to one thread, as for the graph, except for a prediction
+    that calls no BLAS: see ``blas_free_inference``).
 
     Parameters
     ----------
@@ -165,6 +167,9 @@ class PlannedChain:
         self.model = model
         self.layers = layers
         self.steps = [_RecurrentStep(layer) if _plannable(layer) else _LayerStep(layer) for layer in layers]
+        # Inference through recurrent layers and Dense runs numbarnn's own products alone (no BLAS call), so
+        # it needs no hold of BLAS to one thread (a few microseconds a call, a twentieth of a B=1 prediction).
+        self.blas_free_inference = all(isinstance(s, _RecurrentStep) or type(s.layer) is Dense for s in self.steps)
 
     @classmethod
     def for_model(cls, model, cached=None):

@@ -505,8 +505,12 @@ class Trainer:
         if self._on_device():
             pred, out_mask, _ = self._device_runner().forward(xs[0], (masks or [None])[0], training, rng)
             return [pred.copy_to_host()], [out_mask], None
+        runner = self._cpu_runner()
+        masks = masks or [None] * len(xs)
+        if not training and getattr(runner, "blas_free_inference", False):
+            return runner.forward(xs, masks, training, rng)
         with _threads.blas_single_thread():  # once here, rather than once per layer
-            return self._cpu_runner().forward(xs, masks or [None] * len(xs), training, rng)
+            return runner.forward(xs, masks, training, rng)
 
     def _use_exact_row_sums(self):
         """Train with exact, weighted row sums (what the estimators use; see :mod:`numbarnn.engine.reductions`).
