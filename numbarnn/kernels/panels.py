@@ -6,24 +6,25 @@ output element is ``((0 + a[i, 0] b[0, j]) + a[i, 1] b[1, j]) + ...``, added in
 ``p`` order, no fused multiply-adds), so a row's result still does not depend on
 the rows beside it; only the loops are arranged for speed.
 
-The packed layout: ``b``'s columns are cut into panels ``PANEL`` wide (64 bytes:
-16 float32 or 8 float64 values), and each panel's ``k x PANEL`` block is stored
-contiguously, panel after panel; the columns left over (``n % PANEL``) follow,
-as a ``k x rem`` row-major block. The whole is one flat array of ``k * n``
+The packed layout: ``b``'s columns are cut into panels ``PANEL_BYTES`` wide (64
+bytes: ``w`` = 16 float32 or 8 float64 values), and each panel's ``k x w`` block is
+stored contiguously, panel after panel; the columns left over (``n % w``) follow,
+as a ``k x (n % w)`` row-major block. The whole is one flat array of ``k * n``
 values.
 
 A tile keeps its outputs in eight 32-byte vector registers while it runs down
 ``k`` (four rows by one panel, or one row by four panels), loading each panel
 row once and broadcasting each ``a[i, p]``: Numba's loops cannot be made to
 hold a tile in registers, so the tile is written as LLVM vector code
-(:func:`_tile`, a Numba intrinsic). Packing makes the tile's loads contiguous;
+(``_make_tile``, a Numba intrinsic). Packing makes the tile's loads contiguous;
 reading the same columns straight from ``b`` (a stride of a whole row per
 ``p``) was slower than the plain loop.
 
-Measured (float32, one thread; benchmarks/compare_pytorch.py prints the step's
-rate for every shape): 88-104 GFLOP/s against 53-77 for ``matmul_into`` on four or
-more rows, float64 1.1-1.7x; a single row runs at the plain loop's rate (it is
-bound by the loads of ``b``, which no tile saves).
+Measured (float32, one thread, the performance shapes' per-step products;
+``benchmarks/step_product.py``): 75-119% of numpy's one-thread rate for the same
+product, against 48-80% for ``matmul_into``; float64 1.1-1.7x faster than
+``matmul_into``. A single row runs at about the plain loop's rate: it is bound by
+the loads of ``b``, which no tile saves.
 """
 
 import numpy as np
@@ -57,7 +58,7 @@ def pack_panels(b):
     Returns
     -------
     ndarray of shape (k * n,), ``b``'s dtype, C-contiguous
-        The full panels, each a ``(k, PANEL)`` block, then the ``(k, n % PANEL)`` rest.
+        The full panels, each a ``(k, w)`` block (``w = panel_width(dtype)``), then the ``(k, n % w)`` rest.
     """
     out = np.empty(b.shape[0] * b.shape[1], b.dtype)
     _pack_into(b, out)
