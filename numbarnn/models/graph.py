@@ -50,6 +50,9 @@ class LayerGraph:
         The model's output ports; by default the last node's first output.
     """
 
+    # Any layer may call BLAS, so a prediction holds it to one thread (see PlannedChain.blas_free_inference).
+    blas_free_inference = False
+
     def __init__(self, nodes, n_inputs=1, outputs=None):
         self.nodes = list(nodes)
         self.n_inputs = n_inputs

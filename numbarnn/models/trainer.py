@@ -507,7 +507,7 @@ class Trainer:
             return [pred.copy_to_host()], [out_mask], None
         runner = self._cpu_runner()
         masks = masks or [None] * len(xs)
-        if not training and getattr(runner, "blas_free_inference", False):
+        if not training and runner.blas_free_inference:
             return runner.forward(xs, masks, training, rng)
         with _threads.blas_single_thread():  # once here, rather than once per layer
             return runner.forward(xs, masks, training, rng)
