@@ -214,7 +214,7 @@ _COL_BLOCK = 256
 _K_BLOCK = 256
 
 
-def rows_matmul(a, b):
+def rows_matmul(a, b, out=None):
     """Return ``a @ b`` with each row computed on its own, whatever the other rows.
 
     Rows are cut into one block per thread and each block goes through
@@ -229,6 +229,8 @@ def rows_matmul(a, b):
     ----------
     a : ndarray of shape (m, k), float32 or float64
     b : ndarray of shape (k, n), cast to ``a``'s dtype
+    out : ndarray of shape (m, n), ``a``'s dtype, C-contiguous, optional
+        Written in place (a kept buffer); by default a new array.
 
     Returns
     -------
@@ -237,7 +239,8 @@ def rows_matmul(a, b):
     a = np.ascontiguousarray(a)
     m, k = a.shape
     n = b.shape[1]
-    out = np.empty((m, n), a.dtype)
+    if out is None:
+        out = np.empty((m, n), a.dtype)
     if m == 0:
         return out
     chunks = split_rows(m, k * n)

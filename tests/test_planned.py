@@ -7,7 +7,8 @@ predictions exactly. Cases cover every cell and form, stacks, masks (a Masking
 layer and fit's ``mask``), input and recurrent dropout and a Dropout layer,
 go_backwards, layers that keep their own path (Bidirectional, Embedding,
 TimeDistributed), every optimizer with clipping and regularisers, and the
-estimators' exact weighted sums.
+estimators' exact weighted sums. Predictions on kept plans and buffers (the
+latency path) are compared with the layer-by-layer path the same way.
 """
 
 import numpy as np
@@ -29,7 +30,8 @@ from numbarnn.layers import (
     TimeDistributed,
 )
 from numbarnn.models import Model, Sequential
-from numbarnn.models.planned import PlannedChain, _LayerStep, _RecurrentStep
+from numbarnn.models import planned as planned_module
+from numbarnn.models.planned import PlannedChain, _DenseStep, _DropoutStep, _LayerStep, _RecurrentStep
 from numbarnn.models.trainer import Trainer
 
 N, T, F = 40, 6, 3
@@ -210,7 +212,7 @@ def test_which_models_are_planned():
     inp = Input((T, F))
     chain = Model(inp, Dense(2)(LSTM(4)(inp)))
     runner = PlannedChain.for_model(chain)
-    assert [type(s) for s in runner.steps] == [_RecurrentStep, _LayerStep]
+    assert [type(s) for s in runner.steps] == [_RecurrentStep, _DenseStep]
     assert PlannedChain.for_model(chain, runner) is runner  # kept while the layers are the same
 
 
@@ -251,3 +253,138 @@ def test_non_finite_values_between_layers_raise_as_on_the_layer_path():
             model.predict(x, verbose=0)
         errors.append(str(info.value))
     assert errors[0] == errors[1]
+
+
+# -- predictions on kept plans and buffers ----------------------------------
+PREDICTION_MODELS = {
+    "stacked": MODELS["stacked"],
+    "dropout": MODELS["dropout"],
+    "gru-before": MODELS["gru-before"],
+    "dense-first": lambda: [
+        Dense(5, activation="relu", dtype=DT),
+        GRU(6, go_backwards=True, return_sequences=True, dtype=DT),
+        Dense(3, activation="softmax", dtype=DT),
+    ],
+    "float32-after-float64": lambda: [LSTM(7, return_sequences=True, dtype=DT), LSTM(4), Dense(2)],
+}
+
+
+def _prediction_pair(kind):
+    models = _pair(PREDICTION_MODELS[kind], (T, F))
+    assert models[0]._cpu_runner().blas_free_inference  # takes the prediction path
+    return models
+
+
+def _predictions(model, x):
+    return [
+        model.predict(x, batch_size=16, verbose=0),  # batches of 16, 16 and 8: two kept shapes
+        model.predict(x, batch_size=16, verbose=0),  # again, on the kept buffers
+        model.predict_on_batch(x[:5]),
+        model(x[3:4]),
+        model.predict_on_batch(x[:5]),
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(PREDICTION_MODELS))
+def test_prediction_path_equals_layer_path(kind):
+    x, y = _data(11)
+    planned, layered = _prediction_pair(kind)
+    for a, b in zip(_predictions(planned, x), _predictions(layered, x)):
+        assert a.flags.c_contiguous and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert len(planned._planned._predictions) == 2
+    if kind != "dense-first":
+        assert planned.evaluate(x, y, batch_size=16, verbose=0) == layered.evaluate(x, y, batch_size=16, verbose=0)
+    # a weight changed in place, and weights set anew, are read on the next call
+    for model in (planned, layered):
+        model.layers[0].kernel[...] *= 1.5
+    np.testing.assert_array_equal(planned.predict_on_batch(x[:5]), layered.predict_on_batch(x[:5]))
+    weights = [w * 0.5 for w in planned.get_weights()]
+    for model in (planned, layered):
+        model.set_weights(weights)
+    np.testing.assert_array_equal(planned.predict(x, verbose=0), layered.predict(x, verbose=0))
+
+
+def test_prediction_returns_arrays_of_its_own():
+    x, _ = _data(12)
+    model = _prediction_pair("stacked")[0]
+    before = x.copy()
+    for i in range(4):
+        model.predict_on_batch(x[i : i + 1])  # one sequence is time-major as it is: kept buffers are not x
+    np.testing.assert_array_equal(x, before)
+    for kind in ("gru-before", "float32-after-float64"):  # ends on a linear Dense (its product's buffer)
+        model = _prediction_pair(kind)[0]
+        first = model.predict_on_batch(x[:4])
+        kept = first.copy()
+        model.predict_on_batch(x[4:8])  # the same shape: the same kept buffers
+        np.testing.assert_array_equal(first, kept)
+    model = Sequential([Input((T, F), dtype=DT), GRU(3, return_sequences=True, dtype=DT)])
+    first = model.predict_on_batch(x[:4])  # ends on a recurrent layer: its kept hidden states
+    kept = first.copy()
+    model.predict_on_batch(x[4:8])
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_prediction_keeps_the_last_two_shapes_and_only_small_buffers(monkeypatch):
+    x, _ = _data(13)
+    model = _prediction_pair("stacked")[0]
+    for n in (4, 5, 6, 5):
+        model.predict_on_batch(x[:n])
+    assert [key[0][0] for key in model._planned._predictions] == [6, 5]  # the last two, most recent last
+    monkeypatch.setattr(planned_module, "_KEPT_BYTES", 1000)
+    expected = model.predict_on_batch(x)  # 40 sequences: over the limit, so not kept
+    assert [key[0][0] for key in model._planned._predictions] == [6, 5]
+    np.testing.assert_array_equal(model.predict_on_batch(x), expected)
+
+
+def test_which_chains_take_the_prediction_path():
+    def runner(*layers):
+        return PlannedChain.for_model(Sequential([Input((T, F)), *layers]))
+
+    chain = runner(Dense(4), LSTM(3, return_sequences=True), Dropout(0.5), GRU(2), Dense(1))
+    assert [type(s) for s in chain.steps] == [_DenseStep, _RecurrentStep, _DropoutStep, _RecurrentStep, _DenseStep]
+    assert chain.blas_free_inference
+    assert not runner(Masking(0.0), LSTM(3)).blas_free_inference  # a Masking layer keeps the layer path
+    assert not runner(LSTM(3, return_sequences=True), TimeDistributed(Dense(2))).blas_free_inference
+
+
+def test_prediction_with_a_mask_takes_the_layer_path():
+    x, _ = _data(14)
+    planned, layered = _prediction_pair("stacked")
+    mask = np.ones((N, T), bool)
+    mask[::4, -2:] = False
+    a = planned.predict(x, verbose=0, mask=mask)
+    np.testing.assert_array_equal(a, layered.predict(x, verbose=0, mask=mask))
+    assert not planned._planned._predictions  # nothing kept for a masked prediction
+    full = planned.predict(x, verbose=0, mask=np.ones((N, T), bool))  # an all-true mask is no mask
+    np.testing.assert_array_equal(full, layered.predict(x, verbose=0))
+
+
+def test_concurrent_predictions_get_their_own_buffers():
+    import threading
+
+    x, _ = _data(15)
+    model = _prediction_pair("stacked")[0]
+    expected = [model.predict_on_batch(x[i : i + 4]) for i in range(0, N, 4)]
+    results, errors = {}, []
+    barrier = threading.Barrier(4)
+
+    def work(t):
+        try:
+            barrier.wait()
+            for _ in range(20):
+                for j, i in enumerate(range(0, N, 4)):
+                    out = model.predict_on_batch(x[i : i + 4])
+                    if not np.array_equal(out, expected[j]):
+                        results[t] = False
+                        return
+            results[t] = True
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and results == {t: True for t in range(4)}

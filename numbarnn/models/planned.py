@@ -19,6 +19,14 @@ bit for bit, and leaves out:
 The inputs and the gradients reaching a recurrent layer are checked as on
 the layer-by-layer path (a non-finite value raises the same error).
 
+A prediction through a chain of recurrent layers, ``Dense`` and ``Dropout``
+layers (the latency path) also keeps, for each of the last two input shapes,
+every layer's plan and buffers: a call copies its input into the first
+layer's kept time-major array, runs each kernel into kept buffers and
+allocates only the packed weights (packed again from the live arrays each
+call, since an in-place change to a weight array cannot be seen without
+reading it) and the output it returns.
+
 It runs a model whose layers form a chain (one input, one output, each layer
 reading the one before through a single input and output): the recurrent
 layers (``LSTM``, ``GRU``, ``SimpleRNN``; not ``stateful``) on their plans,
@@ -27,15 +35,26 @@ every other layer (``Dense``, ``Dropout``, ``Masking``, ``Embedding``,
 as the graph runs it. Other models keep the layer-by-layer path.
 """
 
+import collections
+import math
+import threading
+
 import numpy as np
 
+from .. import _threads
+from .. import activations
 from .._validation import as_float_array
 from ..engine.api import backward_of, outputs_of
 from ..engine.plan import plan_batch, plan_weights
-from ..layers.core import Dense
+from ..layers.core import Dense, Dropout
 from ..layers.recurrent import GRU, LSTM, SimpleRNN
 
 __all__ = ["PlannedChain"]
+
+# A prediction keeps its plans and buffers for this many input shapes (a batch size and the last,
+# shorter batch of a ``predict``), each only when its buffers take at most _KEPT_BYTES.
+_KEPT_SHAPES = 2
+_KEPT_BYTES = 4 << 20
 
 
 class _LayerStep:
@@ -53,6 +72,37 @@ class _LayerStep:
     def backward(self, cache, dy, need_dx):
         d_inputs, grads = self.layer.backward_many(cache, [dy])
         return d_inputs[0], grads
+
+
+class _DenseStep(_LayerStep):
+    """A ``Dense`` layer; a prediction writes its product into a kept buffer (the same bits as ``Dense.forward``)."""
+
+    __slots__ = ()
+
+    def predict_buffers(self, x):
+        """The product's buffer for an input like ``x`` (..., features)."""
+        return np.empty((x.size // x.shape[-1], self.layer.units), self.layer.dtype)
+
+    def predict(self, kept, x, checked):
+        layer = self.layer
+        x = np.asarray(x, dtype=layer.dtype)
+        z = _threads.rows_matmul(x.reshape(-1, x.shape[-1]), layer.kernel, out=kept)
+        if layer.use_bias:
+            z += layer.bias
+        y = activations.ACTIVATIONS[layer.activation][0](z)
+        return y.reshape(x.shape[:-1] + (layer.units,))
+
+
+class _DropoutStep(_LayerStep):
+    """A ``Dropout`` layer: the identity in a prediction."""
+
+    __slots__ = ()
+
+    def predict_buffers(self, x):
+        return None
+
+    def predict(self, kept, x, checked):
+        return np.asarray(x, dtype=self.layer.dtype)
 
 
 class _RecurrentStep:
@@ -104,6 +154,36 @@ class _RecurrentStep:
         """Drop the kept training buffers."""
         self._buffers = None
 
+    def predict_buffers(self, x):
+        """``(Plan, ForwardBuffers)`` of a prediction over inputs like ``x`` (B, T, F), checked as ``forward``."""
+        layer = self.layer
+        p = plan_batch(self.weights(), np.ascontiguousarray(x, dtype=layer.dtype), reverse=layer.go_backwards,
+                       return_sequences=layer.return_sequences,
+                       zero_output_for_mask=layer.zero_output_for_mask)  # fmt: skip
+        if np.may_share_memory(p.xt, x):
+            p.xt = p.xt.copy()  # (one sequence's x is already time-major: the plan's would be the caller's array)
+        return p, p.adaptor.forward_buffers(p, False)
+
+    def predict(self, kept, x, checked):
+        """The outputs of a prediction over ``x`` (no mask), as ``forward`` gives them, as a view of ``kept``.
+
+        ``x`` is copied into the plan's time-major input; it is checked finite
+        unless ``checked`` (the model's input, which the trainer checked) and
+        still of the working dtype.
+        """
+        p, buf = kept
+        p.weights = self.weights()
+        if x.dtype != p.dtype:
+            x, checked = as_float_array(x, "x", p.dtype, ndim=3), True  # the layer path's check of a conversion
+        src = x.transpose(1, 0, 2)
+        xt = p.xt
+        np.copyto(xt, src[::-1] if p.reverse else src)
+        if not checked and not math.isfinite(xt.sum()) and not np.isfinite(xt).all():
+            as_float_array(xt, "x", p.dtype)  # raises the layer path's error
+        p.adaptor.forward(p, buf)
+        # outputs_of's order flipped back for go_backwards: the hidden states in reading order
+        return buf.hs.transpose(1, 0, 2) if p.return_sequences else buf.states[0]
+
     def forward(self, x, mask, training, rng):
         layer = self.layer
         x = np.ascontiguousarray(x, dtype=layer.dtype)  # checked (3-D, finite) by plan_batch, as on the layer path
@@ -142,6 +222,35 @@ class _RecurrentStep:
         return g.x, [g.kernel, g.recurrent_kernel] + ([g.bias] if layer.use_bias else [])
 
 
+def _step(layer):
+    """The step that runs ``layer`` in a chain."""
+    if _plannable(layer):
+        return _RecurrentStep(layer)
+    if type(layer) is Dense:
+        return _DenseStep(layer)
+    if type(layer) is Dropout:
+        return _DropoutStep(layer)
+    return _LayerStep(layer)
+
+
+def _arrays_of(kept):
+    """The arrays of one step's kept prediction buffers."""
+    if kept is None:
+        return []
+    if isinstance(kept, np.ndarray):
+        return [kept]
+    p, buf = kept
+    return [p.xt, buf.hs, *buf.states]
+
+
+def _kept_bytes(kept):
+    return sum(a.nbytes for k in kept for a in _arrays_of(k))
+
+
+def _holds(kept, y):
+    return any(np.may_share_memory(a, y) for a in _arrays_of(kept))
+
+
 def _plannable(layer):
     """The built-in recurrent layers (not a subclass, which may change how they run), not stateful."""
     return type(layer) in (LSTM, GRU, SimpleRNN) and not layer.stateful and not layer.return_state
@@ -166,10 +275,13 @@ class PlannedChain:
     def __init__(self, model, layers):
         self.model = model
         self.layers = layers
-        self.steps = [_RecurrentStep(layer) if _plannable(layer) else _LayerStep(layer) for layer in layers]
-        # Inference through recurrent layers and Dense runs numbarnn's own products alone (no BLAS call), so
-        # it needs no hold of BLAS to one thread (a few microseconds a call, a twentieth of a B=1 prediction).
-        self.blas_free_inference = all(isinstance(s, _RecurrentStep) or type(s.layer) is Dense for s in self.steps)
+        self.steps = [_step(layer) for layer in layers]
+        # A chain of recurrent layers, Dense and Dropout predicts on plans and buffers kept per input shape
+        # (``_predict``). It runs numbarnn's own products alone (no BLAS call), so it needs no hold of BLAS to
+        # one thread (a few microseconds a call, a twentieth of a B=1 prediction).
+        self.blas_free_inference = all(hasattr(s, "predict") for s in self.steps)
+        self._predictions = collections.OrderedDict()  # (shape, dtype) of the input -> kept per step
+        self._prediction_lock = threading.Lock()
 
     @classmethod
     def for_model(cls, model, cached=None):
@@ -188,14 +300,52 @@ class PlannedChain:
         return cls(model, layers)
 
     def release(self):
-        """Drop every kept training buffer (the end of ``fit``); the weight plans stay."""
+        """Drop every kept training buffer (the end of ``fit``); the weight plans and prediction buffers stay."""
         for step in self.steps:
             if isinstance(step, _RecurrentStep):
                 step.release()
 
+    def _predict(self, x):
+        """A prediction's output for ``x`` (the model's checked input) on plans and buffers kept per input shape.
+
+        Runs the steps' ``predict``: each recurrent layer copies its input into
+        its kept time-major array and runs its kernel into its kept buffers, a
+        Dense layer writes its product into its kept buffer; only the packed
+        weights (refreshed from the live arrays, as for a training batch) and
+        the returned output are new arrays. Another thread predicting at the same
+        time gets buffers of its own. The kernels and their order are those of
+        ``forward``, so the bits are the same.
+        """
+        key = (x.shape, x.dtype)
+        lock = self._prediction_lock
+        mine = lock.acquire(blocking=False)
+        try:
+            kept = self._predictions.get(key) if mine else None
+            if kept is None:
+                kept, y = [], x
+                for step in self.steps:  # plans the shape (and checks it as forward does) on its first call
+                    k = step.predict_buffers(y)
+                    kept.append(k)
+                    y = step.predict(k, y, checked=y is x)
+                if mine and _kept_bytes(kept) <= _KEPT_BYTES:
+                    self._predictions[key] = kept
+                    while len(self._predictions) > _KEPT_SHAPES:
+                        self._predictions.popitem(last=False)
+            else:
+                self._predictions.move_to_end(key)
+                y = x
+                for step, k in zip(self.steps, kept):
+                    y = step.predict(k, y, checked=y is x)
+            return y.copy() if any(_holds(k, y) for k in kept) else y
+        finally:
+            if mine:
+                lock.release()
+
     def forward(self, inputs, masks, training, rng):
         """As :meth:`LayerGraph.forward`: ``([output], [output mask], caches)``."""
         x, mask = inputs[0], masks[0]
+        if not training and self.blas_free_inference and (mask is None or mask.all()):
+            return [self._predict(x)], [None], [None] * len(self.steps)
         caches = []
         for step in self.steps:
             x, mask, cache = step.forward(x, mask, training, rng)
