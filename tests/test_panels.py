@@ -5,7 +5,9 @@ loop that adds the terms in the same order (and against the plain kernel
 ``matmul_into``); and the cell kernels, which now run on packed weights, against
 the plain-numpy reference forward and central finite differences at shapes that
 take every path of the tiles: blocks of four rows, single rows over four panels
-and over one, and columns after the last full panel.
+and over one, and columns after the last full panel. Batches of fewer than four
+rows project their input several steps at a time: the same bits as a step at a
+time, and as the same rows in a larger batch.
 """
 
 import itertools
@@ -15,7 +17,14 @@ import pytest
 
 from numbarnn import rnn_forward, rnn_inference
 from numbarnn.kernels.linalg import matmul_into
-from numbarnn.kernels.panels import matmul_packed, pack_panels, panel_width, project_rows_packed
+from numbarnn.kernels.panels import (
+    matmul_packed,
+    pack_panels,
+    panel_width,
+    project_rows_packed,
+    project_step,
+    projection_block,
+)
 
 from . import reference
 from .conftest import VARIANTS, make_problem, record_error
@@ -109,10 +118,44 @@ def test_project_rows_packed_adds_the_bias(dtype):
     np.testing.assert_array_equal(out, ordered_product(x[2:8], w) + bias)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_project_step_blocks_give_the_step_by_step_bits(dtype, m):
+    rng = np.random.default_rng(3)
+    n = 36  # 16384 // (m * 36) steps a block: 455, 227 or 151; T = 500 leaves a partial last block
+    T, F = 500, 5
+    xt = rng.normal(size=(T, m, F)).astype(dtype)
+    w, bias = rng.normal(size=(F, n)).astype(dtype), rng.normal(size=n).astype(dtype)
+    wp = pack_panels(w)
+    block = projection_block(xt, 0, m, n)
+    assert block.shape[0] == (0 if m == 4 else (16384 // (m * n)) * m)
+    zx, want = np.empty((m, n), dtype), np.empty((m, n), dtype)
+    for t in range(T):
+        project_step(xt, t, 0, wp, bias, zx, block)
+        project_rows_packed(xt[t], 0, wp, bias, want)
+        np.testing.assert_array_equal(zx, want, err_msg=f"step {t}")
+    assert projection_block(xt[:, :, :3].copy(), 0, m, n).shape[0] == 0  # too few features to pay
+    assert projection_block(rng.normal(size=(T, 6, F)).astype(dtype), 1, 3, n).shape[0] == 0  # part of a batch
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[0]}-{'after' if v[1] else 'before'}")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_small_batches_give_the_rows_of_a_large_one(variant, dtype):
+    cell, reset_after = variant
+    x, W, U, b = make_problem(cell, reset_after, 9, 150, 8, 64, seed=6)  # blocks of 64 steps or fewer, one partial
+    kw = dict(cell=cell, reset_after=reset_after, return_sequences=True, dtype=dtype)
+    whole, states = rnn_inference(x, W, U, b, **kw)
+    for rows in ([0], [3, 4], [6, 7, 8], [1, 2, 5, 0]):
+        out, st = rnn_inference(x[rows], W, U, b, **kw)
+        np.testing.assert_array_equal(out, whole[rows])
+        np.testing.assert_array_equal(st[0], states[0][rows])
+
+
 # Batch 9 (two four-row blocks and a single row) and 9 units: gate widths 36, 27 and 9 are
 # whole panels plus a rest in float32 and float64; 17 units with 5 rows in float64 give
-# single rows over four panels (LSTM: 68 columns = 8 panels of 8 + 4).
-TILE_SHAPES = [(9, 5, 3, 9), (5, 3, 2, 17)]
+# single rows over four panels (LSTM: 68 columns = 8 panels of 8 + 4); 2 rows and 5 features
+# project their input several steps at a time.
+TILE_SHAPES = [(9, 5, 3, 9), (5, 3, 2, 17), (2, 7, 5, 9)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v[0]}-{'after' if v[1] else 'before'}")

@@ -23,7 +23,7 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import SIGMOID, TANH, activate_block, derivative_block, fast_sigmoid, fast_tanh
-from .panels import matmul_packed, project_rows_packed
+from .panels import matmul_packed, project_step, projection_block
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
@@ -62,6 +62,7 @@ def gru_after_forward(xt, wp, bias, up, brec, h0, mask, rmask, act, ract, b0, b1
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
     zx = np.empty((nb, 3 * H), xt.dtype)  # this step's x_t @ w + bias
+    zx_block = projection_block(xt, b0, b1, 3 * H)  # several steps' at once for fewer than four rows
     fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
     h = np.empty((nb, H), xt.dtype)
     hdb = np.empty((nb, H), xt.dtype)
@@ -71,7 +72,7 @@ def gru_after_forward(xt, wp, bias, up, brec, h0, mask, rmask, act, ract, b0, b1
     load_rows(h0, b0, h)
     for t in range(n_steps):
         hd = recurrent_input(h, rmask, b0, hdb)
-        project_rows_packed(xt[t], b0, wp, bias, zx)
+        project_step(xt, t, b0, wp, bias, zx, zx_block)
         matmul_packed(hd, up, zr)
         for bi in range(nb):
             b = b0 + bi

@@ -27,7 +27,7 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import activate_block, derivative, derivative_block
-from .panels import matmul_packed, project_rows_packed
+from .panels import matmul_packed, project_step, projection_block
 from .rows import add_output_grad, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
@@ -63,6 +63,7 @@ def gru_before_forward(xt, wp, bias, uzrp, uhp, h0, mask, rmask, act, ract, b0, 
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
     zx = np.empty((nb, 3 * H), xt.dtype)  # this step's x_t @ w + bias
+    zx_block = projection_block(xt, b0, b1, 3 * H)  # several steps' at once for fewer than four rows
     h = np.empty((nb, H), xt.dtype)
     hdb = np.empty((nb, H), xt.dtype)
     zr = np.empty((nb, 2 * H), xt.dtype)
@@ -74,7 +75,7 @@ def gru_before_forward(xt, wp, bias, uzrp, uhp, h0, mask, rmask, act, ract, b0, 
     for t in range(n_steps):
         # hd may be h itself: it is read (product, r * hd) before h is updated.
         hd = recurrent_input(h, rmask, b0, hdb)
-        project_rows_packed(xt[t], b0, wp, bias, zx)
+        project_step(xt, t, b0, wp, bias, zx, zx_block)
         matmul_packed(hd, uzrp, zr)
         for bi in range(nb):
             b = b0 + bi

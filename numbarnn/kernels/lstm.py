@@ -27,7 +27,7 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import SIGMOID, TANH, activate_block, activate_copy, derivative_block, fast_sigmoid, fast_tanh
-from .panels import matmul_packed, project_rows_packed
+from .panels import matmul_packed, project_step, projection_block
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
@@ -68,6 +68,7 @@ def lstm_forward(xt, wp, bias, up, h0, c0, mask, rmask, act, ract, b0, b1, hs, c
     keep_h = hs.shape[0] > 0
     keep = gates.shape[0] > 0
     zx = np.empty((nb, 4 * H), xt.dtype)  # this step's x_t @ w + bias
+    zx_block = projection_block(xt, b0, b1, 4 * H)  # several steps' at once for fewer than four rows
     fused = act == TANH and ract == SIGMOID  # the default: one vectorised loop per row
     h = np.empty((nb, H), xt.dtype)
     c = np.empty((nb, H), xt.dtype)
@@ -78,7 +79,7 @@ def lstm_forward(xt, wp, bias, up, h0, c0, mask, rmask, act, ract, b0, b1, hs, c
     load_rows(h0, b0, h)
     load_rows(c0, b0, c)
     for t in range(n_steps):
-        project_rows_packed(xt[t], b0, wp, bias, zx)
+        project_step(xt, t, b0, wp, bias, zx, zx_block)
         matmul_packed(recurrent_input(h, rmask, b0, hd), up, zr)
         for bi in range(nb):
             b = b0 + bi

@@ -15,7 +15,7 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from .nonlinear import activate_block, derivative_block
-from .panels import matmul_packed, project_rows_packed
+from .panels import matmul_packed, project_step, projection_block
 from .rows import add_output_grad, carry_back, copy_row, is_valid, load_rows, recurrent_input, store_rows
 
 
@@ -49,9 +49,10 @@ def simple_forward(xt, wp, bias, up, h0, mask, rmask, act, b0, b1, hs, h_last):
     hd = np.empty((nb, H), xt.dtype)
     zr = np.empty((nb, H), xt.dtype)
     zx = np.empty((nb, H), xt.dtype)  # this step's x_t @ w + bias
+    zx_block = projection_block(xt, b0, b1, H)  # several steps' at once for fewer than four rows
     load_rows(h0, b0, h)
     for t in range(n_steps):
-        project_rows_packed(xt[t], b0, wp, bias, zx)
+        project_step(xt, t, b0, wp, bias, zx, zx_block)
         matmul_packed(recurrent_input(h, rmask, b0, hd), up, zr)
         for bi in range(nb):
             b = b0 + bi
