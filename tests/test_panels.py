@@ -63,8 +63,10 @@ def test_pack_panels_layout(dtype):
 def test_matmul_packed_bitwise_against_ordered_sums(dtype):
     rng = np.random.default_rng(0)
     w = panel_width(dtype)
-    # rows: 4-row blocks and 1-3 left over; columns: under one panel, whole panels, 4+ panels, and a rest
-    for m, k, n in itertools.product([1, 2, 3, 4, 5, 8, 9], [1, 2, 5, 17], [1, w - 1, w, w + 3, 4 * w, 5 * w + 7]):
+    # rows: 4-row blocks and 1-3 left over (three- and two-row tiles); columns: under one panel, whole
+    # panels, an odd number of them, 4+ panels, and a rest
+    rows = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    for m, k, n in itertools.product(rows, [1, 2, 5, 17], [1, w - 1, w, w + 3, 3 * w, 4 * w, 5 * w + 7]):
         a = rng.normal(size=(m, k)).astype(dtype)
         b = rng.normal(size=(k, n)).astype(dtype)
         out = np.full((m, n), np.nan, dtype)
@@ -83,10 +85,11 @@ def test_matmul_packed_rows_do_not_depend_on_the_others(dtype):
     bp = pack_panels(b)
     whole = np.empty((11, b.shape[1]), dtype)
     matmul_packed(a, bp, whole)
-    for i in range(11):  # alone (a one-row tile) and inside blocks of four
-        one = np.empty((1, b.shape[1]), dtype)
-        matmul_packed(np.ascontiguousarray(a[i : i + 1]), bp, one)
-        np.testing.assert_array_equal(one[0], whole[i])
+    for size in (1, 2, 3):  # alone, in twos and in threes (their tiles) and inside blocks of four
+        for i in range(11 - size + 1):
+            part = np.empty((size, b.shape[1]), dtype)
+            matmul_packed(np.ascontiguousarray(a[i : i + size]), bp, part)
+            np.testing.assert_array_equal(part, whole[i : i + size])
 
 
 def test_matmul_packed_propagates_nan_and_inf():
