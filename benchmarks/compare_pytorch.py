@@ -27,9 +27,9 @@ is marked ``!``.
 The header names the CPU, the core count, the versions of numpy, numba, torch,
 onnx and onnxruntime and the BLAS kernels threadpoolctl finds (all stored in
 the JSON). Besides the issue's shapes S1-S5, L1 and L2, the default lists hold
-neighbours of them (N1-N4 in benchmarks/benchmarks/common.py: stacked small
-layers and small batches over long sequences), so that no optimisation serves
-only the named shapes. ``--targets`` ends with the issue's target speed-ups
+neighbours of them (N1-N6 in benchmarks/benchmarks/common.py: stacked small
+layers, small batches over long sequences, and L1 with 3 and 8 sequences for
+inference), so that no optimisation serves only the named shapes. ``--targets`` ends with the issue's target speed-ups
 (see TARGETS) for every shape, cell and phase, and whether each is met; it
 adds the float64 S3 training rows its float64 target needs.
 
@@ -66,7 +66,7 @@ from benchmarks.common import MODEL_SHAPES as SHAPES  # benchmarks/benchmarks/co
 from benchmarks.common import GATES, model_data, model_problem
 
 TRAIN_SHAPES = ("S1", "S2", "S3", "S4", "S5", "N1", "N2", "N3", "N4")
-INFER_SHAPES = ("S1", "S2", "S3", "S4", "S5", "L1", "L2", "N1", "N2", "N3", "N4")
+INFER_SHAPES = ("S1", "S2", "S3", "S4", "S5", "L1", "L2", "N1", "N2", "N3", "N4", "N5", "N6")
 
 # The performance issue's targets: numbarnn's speed-up (median sequences per second) over
 # PyTorch's CPU layers at their better of 1 and 2 threads, float32 unless marked; and over

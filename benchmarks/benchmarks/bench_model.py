@@ -30,9 +30,9 @@ class TrainStep:
 
 
 class Predict:
-    """Inference-only shapes: one sequence's latency (L1) and bulk inference (L2)."""
+    """Inference-only shapes: one sequence's latency (L1), a few sequences' (N5: 3, N6: 8) and bulk inference (L2)."""
 
-    params = (["lstm", "gru", "simple"], ["float32", "float64"], ["L1", "L2"])
+    params = (["lstm", "gru", "simple"], ["float32", "float64"], ["L1", "N5", "N6", "L2"])
     param_names = ["cell", "dtype", "shape"]
     timeout = 300
 

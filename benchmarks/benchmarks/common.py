@@ -36,6 +36,10 @@ MODEL_SHAPES = {
     "N2": (16, 200, 8, (64,), 1, None, "mse"),
     "N3": (8, 400, 4, (32,), 1, None, "mse"),
     "N4": (64, 30, 16, (64, 64), 1, None, "mse"),
+    # The latency shape L1 with 3 and 8 sequences: the small-batch path's row tiles (three rows; two
+    # blocks of four).
+    "N5": (3, 100, 8, (64,), 1, None, "mse"),
+    "N6": (8, 100, 8, (64,), 1, None, "mse"),
 }
 
 
