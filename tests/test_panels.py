@@ -78,6 +78,23 @@ def test_matmul_packed_bitwise_against_ordered_sums(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_packed_over_a_large_b_in_panel_groups(dtype):
+    # b over 1 MB: blocks of four rows go over a group of panels at a time; rows and columns left over
+    rng = np.random.default_rng(7)
+    w = panel_width(dtype)
+    k, n = 512, 37 * w + 5
+    assert k * n * np.dtype(dtype).itemsize > 1 << 20
+    b = rng.normal(size=(k, n)).astype(dtype)
+    bp = pack_panels(b)
+    for m in (4, 9, 11):
+        a = rng.normal(size=(m, k)).astype(dtype)
+        out, plain = np.full((m, n), np.nan, dtype), np.empty((m, n), dtype)
+        matmul_packed(a, bp, out)
+        matmul_into(a, b, plain)
+        np.testing.assert_array_equal(out, plain, err_msg=f"m={m}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matmul_packed_rows_do_not_depend_on_the_others(dtype):
     rng = np.random.default_rng(1)
     a = rng.normal(size=(11, 40)).astype(dtype)
