@@ -170,7 +170,6 @@ _GROUP_BYTES = 32768
 _tile_4x1 = _make_tile(4, 1)  # four rows, one panel
 _tile_3x1 = _make_tile(3, 1)  # the last three rows: each panel row loaded once for the three
 _tile_2x2 = _make_tile(2, 2)  # the last two rows, two panels
-_tile_2x1 = _make_tile(2, 1)
 _tile_1x4 = _make_tile(1, 4)  # one row, four panels
 _tile_1x1 = _make_tile(1, 1)
 
@@ -207,33 +206,26 @@ def matmul_packed(a, bp, out):
     full = n // w
     rest = n - full * w
     head = full * w * k
-    i = 0
-    if k * n * a.itemsize > _GROUP_ABOVE_BYTES:
-        # b is larger than a core's L2: run every block of four rows over a group of panels (_GROUP_BYTES
-        # of them) before the next group, so a group is read from memory once, not once per block of rows.
-        g = max(1, _GROUP_BYTES // (k * PANEL_BYTES))
-        m4 = m - m % 4
-        for j0 in range(0, full, g):
-            for i in range(0, m4, 4):
-                for j in range(j0, min(full, j0 + g)):
-                    _tile_4x1(a, i, bp, j, out)
-        i = m4
-    while i + 4 <= m:
-        for j in range(full):
-            _tile_4x1(a, i, bp, j, out)
-        i += 4
+    # Blocks of four rows go over all the panels, or, when b is larger than a core's L2, over a group of
+    # panels (_GROUP_BYTES of them) before the next group, so that a group is read from memory once rather
+    # than once per block of rows. (Each tile call site is inlined code that takes long to compile: one each.)
+    g = max(1, full) if k * n * a.itemsize <= _GROUP_ABOVE_BYTES else max(1, _GROUP_BYTES // (k * PANEL_BYTES))
+    i = m - m % 4
+    for j0 in range(0, full, g):
+        for r in range(0, i, 4):
+            for j in range(j0, min(full, j0 + g)):
+                _tile_4x1(a, r, bp, j, out)
     if m - i == 3:
         for j in range(full):
             _tile_3x1(a, i, bp, j, out)
         i += 3
     elif m - i == 2:
-        j = 0
-        while j + 2 <= full:
+        for j in range(0, full - 1, 2):
             _tile_2x2(a, i, bp, j, out)
-            j += 2
-        if j < full:
-            _tile_2x1(a, i, bp, j, out)
-        i += 2
+        if full % 2:  # the last panel, a row at a time
+            for r in range(i, m):
+                _tile_1x1(a, r, bp, full - 1, out)
+        i = m
     while i < m:
         j = 0
         while j + 4 <= full:
@@ -329,15 +321,17 @@ def project_step(xt, t, b0, wp, bias, zx, block):
     block : ndarray of shape (steps * m, n) or (0, n), from :func:`projection_block`
     """
     m = zx.shape[0]
-    if block.shape[0] == 0:
-        project_rows_packed(xt[t], b0, wp, bias, zx)
+    blocked = block.shape[0] > 0
+    i = t % (block.shape[0] // m) if blocked else 0
+    if i == 0:  # (one call site of the product for both cases: each is inlined, and compiling it takes seconds)
+        if blocked:
+            t1 = min(t + block.shape[0] // m, xt.shape[0])
+            src, dst, start = xt[t:t1].reshape(((t1 - t) * m, xt.shape[2])), block[: (t1 - t) * m], 0
+        else:
+            src, dst, start = xt[t], zx, b0
+        project_rows_packed(src, start, wp, bias, dst)
+    if not blocked:
         return
-    steps = block.shape[0] // m
-    i = t % steps
-    if i == 0:
-        t1 = min(t + steps, xt.shape[0])
-        rows = (t1 - t) * m
-        project_rows_packed(xt[t:t1].reshape((rows, xt.shape[2])), 0, wp, bias, block[:rows])
     for r in range(m):
         src = block[i * m + r]
         dst = zx[r]
