@@ -171,13 +171,21 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, mask=None, training=False, rng=None):
+        x2, y = self.outputs_of_rows(x)
+        return y.reshape(x.shape[:-1] + (self.units,)), mask, (x2, y)
+
+    def outputs_of_rows(self, x, out=None):
+        """The layer's outputs for ``x`` as rows: ``(x2, y)``, x2 of shape (rows, features), y (rows, units).
+
+        ``out`` (shape (rows, units), the layer's dtype) receives the product
+        (a kept buffer; ``y`` is then ``out`` itself for a linear activation).
+        """
         x = np.asarray(x, dtype=self.dtype)
         x2 = x.reshape(-1, x.shape[-1])
-        z = _threads.rows_matmul(x2, self.kernel)  # each row on its own: bits independent of the batch
+        z = _threads.rows_matmul(x2, self.kernel, out=out)  # each row on its own: bits independent of the batch
         if self.use_bias:
             z += self.bias
-        y = activations.ACTIVATIONS[self.activation][0](z)
-        return y.reshape(x.shape[:-1] + (self.units,)), mask, (x2, y)
+        return x2, activations.ACTIVATIONS[self.activation][0](z)
 
     def backward(self, cache, dy):
         x2, y = cache

@@ -41,8 +41,6 @@ import threading
 
 import numpy as np
 
-from .. import _threads
-from .. import activations
 from .._validation import as_float_array
 from ..engine.api import backward_of, outputs_of
 from ..engine.plan import plan_batch, plan_weights
@@ -84,13 +82,8 @@ class _DenseStep(_LayerStep):
         return np.empty((x.size // x.shape[-1], self.layer.units), self.layer.dtype)
 
     def predict(self, kept, x, checked):
-        layer = self.layer
-        x = np.asarray(x, dtype=layer.dtype)
-        z = _threads.rows_matmul(x.reshape(-1, x.shape[-1]), layer.kernel, out=kept)
-        if layer.use_bias:
-            z += layer.bias
-        y = activations.ACTIVATIONS[layer.activation][0](z)
-        return y.reshape(x.shape[:-1] + (layer.units,))
+        y = self.layer.outputs_of_rows(x, out=kept)[1]
+        return y.reshape(x.shape[:-1] + (self.layer.units,))
 
 
 class _DropoutStep(_LayerStep):
@@ -321,21 +314,20 @@ class PlannedChain:
         mine = lock.acquire(blocking=False)
         try:
             kept = self._predictions.get(key) if mine else None
-            if kept is None:
-                kept, y = [], x
-                for step in self.steps:  # plans the shape (and checks it as forward does) on its first call
-                    k = step.predict_buffers(y)
-                    kept.append(k)
-                    y = step.predict(k, y, checked=y is x)
-                if mine and _kept_bytes(kept) <= _KEPT_BYTES:
-                    self._predictions[key] = kept
-                    while len(self._predictions) > _KEPT_SHAPES:
-                        self._predictions.popitem(last=False)
-            else:
+            new = kept is None
+            if new:
+                kept = []
+            y = x
+            for i, step in enumerate(self.steps):
+                if new:  # plans the shape (and checks it as forward does) on its first call
+                    kept.append(step.predict_buffers(y))
+                y = step.predict(kept[i], y, checked=y is x)
+            if not new:
                 self._predictions.move_to_end(key)
-                y = x
-                for step, k in zip(self.steps, kept):
-                    y = step.predict(k, y, checked=y is x)
+            elif mine and _kept_bytes(kept) <= _KEPT_BYTES:
+                self._predictions[key] = kept
+                while len(self._predictions) > _KEPT_SHAPES:
+                    self._predictions.popitem(last=False)
             return y.copy() if any(_holds(k, y) for k in kept) else y
         finally:
             if mine:
